@@ -1,0 +1,259 @@
+"""The ``musicvideo`` command: argument parsing only; each subcommand calls one API function.
+
+Imports of the heavy stages (torch, librosa) happen inside the handlers so that ``--help`` is instant.
+User errors (:class:`~musicvideo.errors.MusicVideoError`) print as one line on stderr with exit status 2;
+Ctrl-C exits with 130 after the stages have removed their temporary files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Sequence
+
+from .errors import MusicVideoError
+
+PROG = "musicvideo"
+
+
+# ---------------------------------------------------------------- analyze / preview (audio stage)
+
+
+def _add_analyze(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("analyze", help="analyse a song into per-frame curves (.npz, .csv or .json)",
+                       description="Analyse a song into per-frame features at the video frame rate.")
+    p.add_argument("song", help="audio file: mp3, wav, flac, ogg/oga, opus, m4a/aac")
+    p.add_argument("-o", "--output", required=True, help="output file; the format follows the extension: .npz, .csv, .json")
+    p.add_argument("--fps", default="30", help="frames per second, e.g. 30, 29.97 or 30000/1001 (default 30)")
+    p.add_argument("--start", type=float, default=0.0, help="clip start in seconds (default 0)")
+    p.add_argument("--duration", type=float, default=None, help="clip length in seconds (default: to the end)")
+    p.add_argument("--config", default=None, help="TOML config file (its [analysis] table is used)")
+    p.add_argument("--no-cache", action="store_true", help="recompute even if a cached analysis exists")
+    p.add_argument("--overwrite", action="store_true", help="replace the output if it exists")
+    p.set_defaults(handler=_run_analyze)
+
+
+def _run_analyze(args: argparse.Namespace) -> int:
+    from .audio import analyze_to_file
+    from .config import exact_fps, load_config
+
+    config = load_config(args.config)
+    path = analyze_to_file(args.song, args.output, fps=exact_fps(args.fps), start_s=args.start,
+                           duration_s=args.duration, config=config.analysis, cache=not args.no_cache,
+                           overwrite=args.overwrite)
+    print(path)
+    return 0
+
+
+def _add_preview(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("preview", help="plot the beat curves (PNG) or make a small preview video with a playhead",
+                       description="See the curves that will drive the video before spending GPU time.")
+    p.add_argument("song")
+    p.add_argument("-o", "--output", default=None, help="PNG with waveform, loudness, onsets, beats and speed")
+    p.add_argument("--video", default=None, help="MP4 of the curves with a moving playhead and the song's audio")
+    p.add_argument("--fps", default="30", help="frames per second of the analysis (default 30)")
+    p.add_argument("--start", type=float, default=0.0)
+    p.add_argument("--duration", type=float, default=None)
+    p.add_argument("--config", default=None, help="TOML config file ([analysis] and [curves] tables)")
+    p.add_argument("--overwrite", action="store_true")
+    p.set_defaults(handler=_run_preview)
+
+
+def _run_preview(args: argparse.Namespace) -> int:
+    from .config import exact_fps, load_config
+    from .preview import preview
+
+    if not args.output and not args.video:
+        raise MusicVideoError("preview needs -o curves.png and/or --video preview.mp4")
+    config = load_config(args.config)
+    for path in preview(args.song, png=args.output, video=args.video, fps=exact_fps(args.fps),
+                        start_s=args.start, duration_s=args.duration, analysis=config.analysis,
+                        curves=config.curves, overwrite=args.overwrite):
+        print(path)
+    return 0
+
+
+# ---------------------------------------------------------------- inspect / convert (generator stage)
+
+
+def _add_inspect(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("inspect", help="describe a checkpoint: format, resolution, dims, parameters",
+                       description="Describe a StyleGAN2 checkpoint without running anything from it.")
+    p.add_argument("checkpoint")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.set_defaults(handler=_run_inspect)
+
+
+def _run_inspect(args: argparse.Namespace) -> int:
+    from .generator import inspect_checkpoint
+
+    info = inspect_checkpoint(args.checkpoint)
+    if args.json:
+        print(json.dumps(info, indent=2, sort_keys=True))
+    else:
+        width = max(len(k) for k in info)
+        for key, value in info.items():
+            print(f"{key:<{width}}  {value}")
+    return 0
+
+
+def _add_convert(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("convert", help="convert a checkpoint to the native .safetensors format")
+    p.add_argument("checkpoint")
+    p.add_argument("output", help="OUT.safetensors")
+    p.add_argument("--overwrite", action="store_true")
+    p.set_defaults(handler=_run_convert)
+
+
+def _run_convert(args: argparse.Namespace) -> int:
+    from .generator import convert_checkpoint
+
+    print(convert_checkpoint(args.checkpoint, args.output, overwrite=args.overwrite))
+    return 0
+
+
+# ---------------------------------------------------------------- render
+
+
+def _add_render_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-c", "--checkpoint", default=None, help="generator checkpoint (default: the embedded demo model)")
+    p.add_argument("--fps", default=None, help="frames per second (default 30; 29.97 means 30000/1001)")
+    p.add_argument("--size", type=int, default=None, help="square output size in pixels")
+    p.add_argument("--width", type=int, default=None, help="output width (with --height)")
+    p.add_argument("--height", type=int, default=None, help="output height (with --width)")
+    p.add_argument("--fit", choices=["crop", "pad", "stretch"], default=None,
+                   help="how a generator image fills another aspect ratio (default crop)")
+    p.add_argument("--start", type=float, default=None, help="clip start in seconds")
+    p.add_argument("--duration", type=float, default=None, help="clip length in seconds")
+    p.add_argument("--seed", type=int, default=None, help="seed of the keyframe latents")
+    p.add_argument("--seeds", default=None, help="seeds.json from `musicvideo select` to use as keyframes")
+    p.add_argument("--config", default=None, help="TOML config file with every knob (see README)")
+    p.add_argument("--codec", default=None, help="h264 (default), hevc, prores, dnxhr; NVENC is used when present")
+    p.add_argument("--crf", type=int, default=None, help="H.264/HEVC quality, lower is better (default 18)")
+    p.add_argument("--device", default=None, help="auto (default), cpu, cuda, cuda:N or mps")
+    p.add_argument("--batch-size", type=int, default=None, help="frames per generator batch (default: automatic)")
+    p.add_argument("--overwrite", action="store_true", help="replace the output if it exists")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _add_render(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("render", help="render a music video from a song and a checkpoint",
+                       description="Render an MP4 whose imagery moves through the GAN's latent space with the music.")
+    p.add_argument("song")
+    p.add_argument("-o", "--output", default=None, help="output video (default: SONG's name with .mp4 / .mov)")
+    _add_render_options(p)
+    p.set_defaults(handler=_run_render)
+
+
+def _render_overrides(args: argparse.Namespace) -> dict:
+    """CLI flags as RenderConfig overrides (None means: not given, keep the config file's value)."""
+    top = {"fps": args.fps, "size": args.size, "width": args.width, "height": args.height,
+           "start_s": args.start, "duration_s": args.duration, "seed": args.seed, "device": args.device,
+           "batch_size": args.batch_size}
+    if top["fps"] is not None:
+        from .config import exact_fps
+
+        top["fps"] = float(exact_fps(top["fps"]))
+    video = {"codec": args.codec, "crf": args.crf, "fit": args.fit}
+    video = {k: v for k, v in video.items() if v is not None}
+    if video:
+        top["video"] = video
+    return top
+
+
+def _run_render(args: argparse.Namespace) -> int:
+    from .config import load_config, merge_overrides
+    from .render import render
+
+    config = merge_overrides(load_config(args.config), _render_overrides(args))
+    result = render(args.song, checkpoint=args.checkpoint, output=args.output, config=config,
+                    seeds_file=args.seeds, overwrite=args.overwrite, progress=not args.quiet)
+    print(result.path)
+    return 0
+
+
+# ---------------------------------------------------------------- select / batch
+
+
+def _add_select(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("select", help="pick seeds whose images have given traits (colour, brightness, faces)",
+                       description="Sample seeds, render thumbnails, keep the ones that match the traits.")
+    p.add_argument("-c", "--checkpoint", default=None, help="generator checkpoint (default: the embedded demo model)")
+    p.add_argument("-o", "--output", required=True, help="seeds.json to write")
+    p.add_argument("--sheet", default=None, help="contact sheet PNG (default: beside the JSON)")
+    p.add_argument("--count", type=int, default=8, help="how many seeds to keep (default 8)")
+    p.add_argument("--candidates", type=int, default=256, help="how many seeds to try (default 256)")
+    p.add_argument("--first-seed", type=int, default=0, help="first seed tried (default 0)")
+    p.add_argument("--color", default=None, help="dominant colour by name (yellow, red, ...) or hue range 40-70")
+    p.add_argument("--brightness", default=None, help="range 0..1, e.g. 0.6-1 for bright images")
+    p.add_argument("--saturation", default=None, help="colourfulness range 0..1, e.g. 0.5-1")
+    faces = p.add_mutually_exclusive_group()
+    faces.add_argument("--faces", dest="faces", action="store_const", const=True, default=None,
+                       help="keep only images with a face")
+    faces.add_argument("--no-faces", dest="faces", action="store_const", const=False, help="reject images with a face")
+    p.add_argument("--like", default=None, help="reference image whose colours to match")
+    p.add_argument("--thumb-size", type=int, default=128, help="thumbnail size for the tests (default 128)")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--overwrite", action="store_true")
+    p.set_defaults(handler=_run_select)
+
+
+def _run_select(args: argparse.Namespace) -> int:
+    from .select import select_command
+
+    return select_command(args)
+
+
+def _add_batch(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("batch", help="render the clips of a plan (TOML) for editing, with a Premiere XML",
+                       description="Render many clips from one song for editing; re-running finishes only what is missing.")
+    p.add_argument("plan", help="PLAN.toml naming the song, checkpoint and clips")
+    p.add_argument("-o", "--output", required=True, help="output directory")
+    p.add_argument("--workers", type=int, default=None, help="local workers (default: one per GPU, else 1 per 2 cores)")
+    p.add_argument("--ray", default=None, metavar="ADDRESS", help="run on a Ray cluster: ADDRESS or 'auto'")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(handler=_run_batch)
+
+
+def _run_batch(args: argparse.Namespace) -> int:
+    from .batch import batch_command
+
+    return batch_command(args)
+
+
+# ---------------------------------------------------------------- entry point
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``musicvideo`` argument parser with all subcommands."""
+    from . import __version__
+
+    parser = argparse.ArgumentParser(prog=PROG, description="Audio-reactive StyleGAN2 music videos.")
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for add in (_add_render, _add_preview, _add_analyze, _add_inspect, _add_convert, _add_select, _add_batch):
+        add(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.handler(args) or 0)
+    except MusicVideoError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -1,0 +1,237 @@
+"""RenderConfig and friends: every knob in one place, loaded from TOML and overridden by CLI flags.
+
+Each stage owns the dataclass of its own knobs, beside its code (``AnalysisConfig`` in ``audio.features``,
+``CurveConfig`` in ``audio.curves``, ``WalkConfig`` in ``motion.walk``, ``VideoConfig`` in ``video.codecs``);
+this module composes them into :class:`RenderConfig` and reads and checks TOML files. A config file has one table
+per stage::
+
+    fps = 30
+    size = 512
+    [curves]
+    release_s = 0.3
+    [walk]
+    pulse_strength = 0.6
+
+Unknown keys and wrong types are errors that name the key and its line.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Any, Mapping
+
+from .audio.curves import CurveConfig
+from .audio.features import AnalysisConfig
+from .errors import ConfigError
+from .motion.walk import WalkConfig
+from .video.codecs import VideoConfig
+
+
+@dataclass
+class RenderConfig:
+    """Everything a render needs besides the song and the checkpoint.
+
+    Attributes
+    ----------
+    fps : float
+        Frames per second; fractional rates such as 29.97 (read as 30000/1001) are kept exactly.
+    size : int or None
+        Square output size in pixels; ``None`` means the generator's own resolution unless width/height are set.
+    width, height : int or None
+        Output size when it is not square (e.g. 1920x1080 from a square model, see ``video.fit``).
+    start_s : float
+        Where in the song the clip starts, in seconds.
+    duration_s : float or None
+        Clip length in seconds; ``None`` means to the end of the song.
+    seed : int
+        Seed of the keyframe latents (the same seed and song give the same video).
+    device : str
+        ``auto`` (cuda, then mps, then cpu), ``cpu``, ``cuda``, ``cuda:N`` or ``mps``.
+    batch_size : int or None
+        Frames per generator batch; ``None`` chooses one from the device and resolution.
+    """
+
+    fps: float = 30.0
+    size: int | None = None
+    width: int | None = None
+    height: int | None = None
+    start_s: float = 0.0
+    duration_s: float | None = None
+    seed: int = 0
+    device: str = "auto"
+    batch_size: int | None = None
+    analysis: AnalysisConfig = field(default_factory=AnalysisConfig)
+    curves: CurveConfig = field(default_factory=CurveConfig)
+    walk: WalkConfig = field(default_factory=WalkConfig)
+    video: VideoConfig = field(default_factory=VideoConfig)
+
+
+def exact_fps(fps: float | str | Fraction) -> Fraction:
+    """Return ``fps`` as an exact fraction, mapping the NTSC rates to their true values.
+
+    ``29.97`` becomes ``30000/1001``, ``23.976`` becomes ``24000/1001``, ``59.94`` becomes ``60000/1001``; strings
+    such as ``"30000/1001"`` are parsed exactly. Raises ConfigError when fps is not a positive finite number.
+    """
+    try:
+        if isinstance(fps, str):
+            value = Fraction(fps.strip())
+        elif isinstance(fps, Fraction):
+            value = fps
+        else:
+            if not math.isfinite(float(fps)):
+                raise ValueError
+            value = Fraction(fps).limit_denominator(1_000_000)
+    except (ValueError, ZeroDivisionError, TypeError):
+        raise ConfigError(f"fps must be a positive number, got {fps!r} (e.g. --fps 30 or --fps 30000/1001)") from None
+    if value <= 0:
+        raise ConfigError(f"fps must be positive, got {fps!r} (e.g. --fps 30)")
+    for base in (24, 30, 48, 60, 120):
+        ntsc = Fraction(base * 1000, 1001)
+        if abs(float(value) - float(ntsc)) < 0.006 and value != base:
+            return ntsc
+    return value
+
+
+def frame_count(duration_s: float, fps: float | Fraction) -> int:
+    """Number of frames of a clip: ``ceil(duration_s * fps)``, computed without float drift.
+
+    A duration that is an exact multiple of the frame period gives exactly that many frames (10 s at 29.97 fps
+    is 300 frames, not 301).
+    """
+    exact = Fraction(duration_s).limit_denominator(10**9) * Fraction(fps)
+    n = math.ceil(exact - Fraction(1, 10**6))  # forgive float noise in the duration, never a real fraction of a frame
+    return max(int(n), 0)
+
+
+# ---------------------------------------------------------------- loading from TOML and dicts
+
+
+def _line_of(text: str | None, key: str) -> str:
+    if not text:
+        return ""
+    for number, line in enumerate(text.splitlines(), start=1):
+        stripped = line.strip()
+        if stripped.startswith(key) and stripped[len(key):].lstrip().startswith("="):
+            return f" (line {number})"
+        if stripped in (f"[{key}]", f"[[{key}]]"):
+            return f" (line {number})"
+    return ""
+
+
+def _check_type(value: Any, annotation: Any, where: str, text: str | None, key: str) -> Any:
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if origin in (typing.Union, types.UnionType):
+        errors = []
+        for option in args:
+            try:
+                return _check_type(value, option, where, text, key)
+            except ConfigError as exc:
+                errors.append(exc)
+        raise errors[-1]
+    if annotation is type(None):
+        if value is None:
+            return None
+    elif annotation is Any:
+        return value
+    elif annotation is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    elif annotation is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif annotation is bool or annotation is str:
+        if isinstance(value, annotation):
+            return value
+    elif origin in (list, tuple):
+        if isinstance(value, (list, tuple)):
+            item = args[0] if args else Any
+            items = [_check_type(v, item, where, text, key) for v in value]
+            return items if origin is list else tuple(items)
+    elif origin is typing.Literal:
+        if value in args:
+            return value
+        raise ConfigError(f"{where}{key} must be one of {', '.join(map(repr, args))}, got {value!r}"
+                          f"{_line_of(text, key)}")
+    elif dataclasses.is_dataclass(annotation):
+        if isinstance(value, Mapping):
+            return dataclass_from_dict(annotation, value, text=text, where=f"{where}{key}.")
+    else:
+        return value
+    name = getattr(annotation, "__name__", str(annotation))
+    raise ConfigError(f"{where}{key} must be {name}, got {type(value).__name__} {value!r}{_line_of(text, key)}")
+
+
+def dataclass_from_dict(cls: type, data: Mapping[str, Any], *, text: str | None = None, where: str = "") -> Any:
+    """Build dataclass ``cls`` from a mapping, refusing unknown keys and wrong types.
+
+    Parameters
+    ----------
+    cls : type
+        A dataclass; nested dataclass fields are built from nested tables.
+    data : mapping
+        Keys and values (e.g. from ``tomllib``).
+    text : str, optional
+        The TOML source, used to name the line of a bad key.
+    where : str
+        Prefix naming the table, for messages (``"walk."``).
+    """
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    kwargs = {}
+    for key, value in data.items():
+        if key not in names:
+            known = ", ".join(sorted(names))
+            raise ConfigError(f"unknown key {where}{key}{_line_of(text, key)} (known keys: {known})")
+        kwargs[key] = _check_type(value, hints[key], where, text, key)
+    try:
+        return cls(**kwargs)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{where.rstrip('.') or cls.__name__}: {exc}") from None
+
+
+def load_config(path: str | Path | None = None, overrides: Mapping[str, Any] | None = None) -> RenderConfig:
+    """Read a RenderConfig from a TOML file (optional) and apply CLI overrides.
+
+    Parameters
+    ----------
+    path : str or Path, optional
+        A TOML file whose keys are RenderConfig fields, with one table per stage.
+    overrides : mapping, optional
+        Top-level fields set on the command line; ``None`` values are ignored (flag not given).
+    """
+    data: dict[str, Any] = {}
+    text = None
+    if path is not None:
+        p = Path(path).expanduser()
+        if not p.is_file():
+            raise ConfigError(f"config file not found: {p} (check the path)")
+        text = p.read_text(encoding="utf-8", errors="replace")
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file {p} is not valid TOML: {exc}") from None
+    for key, value in (overrides or {}).items():
+        if value is not None:
+            data[key] = value
+    return dataclass_from_dict(RenderConfig, data, text=text)
+
+
+def merge_overrides(config: RenderConfig, overrides: Mapping[str, Any]) -> RenderConfig:
+    """Return a copy of ``config`` with the non-None ``overrides`` applied (nested dicts update nested tables)."""
+    data = dataclasses.asdict(config)
+    for key, value in overrides.items():
+        if value is None:
+            continue
+        if isinstance(value, Mapping) and isinstance(data.get(key), dict):
+            data[key].update({k: v for k, v in value.items() if v is not None})
+        else:
+            data[key] = value
+    return dataclass_from_dict(RenderConfig, data)
