@@ -34,13 +34,24 @@ def _add_analyze(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=_run_analyze)
 
 
-def _run_analyze(args: argparse.Namespace) -> int:
-    from .audio import analyze_to_file
-    from .config import exact_fps, load_config
+def _audio_configs(config_path: str | None):
+    """The [analysis] and [curves] tables of a config file, or the defaults (without importing the torch stages)."""
+    from .audio import AnalysisConfig, CurveConfig
 
-    config = load_config(args.config)
+    if config_path is None:
+        return AnalysisConfig(), CurveConfig()
+    from .config import load_config
+
+    config = load_config(config_path)
+    return config.analysis, config.curves
+
+
+def _run_analyze(args: argparse.Namespace) -> int:
+    from .audio import analyze_to_file, exact_fps
+
+    analysis, _ = _audio_configs(args.config)
     path = analyze_to_file(args.song, args.output, fps=exact_fps(args.fps), start_s=args.start,
-                           duration_s=args.duration, config=config.analysis, cache=not args.no_cache,
+                           duration_s=args.duration, config=analysis, cache=not args.no_cache,
                            overwrite=args.overwrite)
     print(path)
     return 0
@@ -49,27 +60,27 @@ def _run_analyze(args: argparse.Namespace) -> int:
 def _add_preview(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("preview", help="plot the beat curves (PNG) or make a small preview video with a playhead",
                        description="See the curves that will drive the video before spending GPU time.")
-    p.add_argument("song")
+    p.add_argument("song", help="audio file: mp3, wav, flac, ogg/oga, opus, m4a/aac")
     p.add_argument("-o", "--output", default=None, help="PNG with waveform, loudness, onsets, beats and speed")
     p.add_argument("--video", default=None, help="MP4 of the curves with a moving playhead and the song's audio")
     p.add_argument("--fps", default="30", help="frames per second of the analysis (default 30)")
-    p.add_argument("--start", type=float, default=0.0)
-    p.add_argument("--duration", type=float, default=None)
+    p.add_argument("--start", type=float, default=0.0, help="clip start in seconds (default 0)")
+    p.add_argument("--duration", type=float, default=None, help="clip length in seconds (default: to the end)")
     p.add_argument("--config", default=None, help="TOML config file ([analysis] and [curves] tables)")
-    p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--overwrite", action="store_true", help="replace the outputs if they exist")
     p.set_defaults(handler=_run_preview)
 
 
 def _run_preview(args: argparse.Namespace) -> int:
-    from .config import exact_fps, load_config
+    from .audio import exact_fps
     from .preview import preview
 
     if not args.output and not args.video:
         raise MusicVideoError("preview needs -o curves.png and/or --video preview.mp4")
-    config = load_config(args.config)
+    analysis, curves = _audio_configs(args.config)
     for path in preview(args.song, png=args.output, video=args.video, fps=exact_fps(args.fps),
-                        start_s=args.start, duration_s=args.duration, analysis=config.analysis,
-                        curves=config.curves, overwrite=args.overwrite):
+                        start_s=args.start, duration_s=args.duration, analysis=analysis,
+                        curves=curves, overwrite=args.overwrite):
         print(path)
     return 0
 
@@ -166,7 +177,14 @@ def _run_render(args: argparse.Namespace) -> int:
     from .config import load_config, merge_overrides
     from .render import render
 
-    config = merge_overrides(load_config(args.config), _render_overrides(args))
+    overrides = _render_overrides(args)
+    config = load_config(args.config)
+    if args.codec is None and args.output and config.video.codec == "h264":
+        # `-o clip.mov` without --codec means an editing codec (ProRes), as the codecs module defines it
+        from .video.codecs import codec_for_extension
+
+        overrides.setdefault("video", {})["codec"] = codec_for_extension(args.output)
+    config = merge_overrides(config, overrides)
     result = render(args.song, checkpoint=args.checkpoint, output=args.output, config=config,
                     seeds_file=args.seeds, overwrite=args.overwrite, progress=not args.quiet)
     print(result.path)
@@ -182,7 +200,8 @@ def _add_select(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-c", "--checkpoint", default=None, help="generator checkpoint (default: the embedded demo model)")
     p.add_argument("-o", "--output", required=True, help="seeds.json to write")
     p.add_argument("--sheet", default=None, help="contact sheet PNG (default: beside the JSON)")
-    p.add_argument("--count", type=int, default=8, help="how many seeds to keep (default 8)")
+    p.add_argument("--count", type=int, default=8,
+                   help="how many seeds to keep (default 8); fewer matches: written, warning, exit status 1")
     p.add_argument("--candidates", type=int, default=256, help="how many seeds to try (default 256)")
     p.add_argument("--first-seed", type=int, default=0, help="first seed tried (default 0)")
     p.add_argument("--color", default=None, help="dominant colour by name (yellow, red, ...) or hue range 40-70")
@@ -193,16 +212,24 @@ def _add_select(sub: argparse._SubParsersAction) -> None:
                        help="keep only images with a face")
     faces.add_argument("--no-faces", dest="faces", action="store_const", const=False, help="reject images with a face")
     p.add_argument("--like", default=None, help="reference image whose colours to match")
-    p.add_argument("--thumb-size", type=int, default=128, help="thumbnail size for the tests (default 128)")
+    p.add_argument("--thumb-size", type=int, default=128,
+                   help="thumbnail size in pixels for the measurements and the sheet (default 128)")
     p.add_argument("--device", default="auto")
     p.add_argument("--overwrite", action="store_true")
     p.set_defaults(handler=_run_select)
 
 
 def _run_select(args: argparse.Namespace) -> int:
-    from .select import select_command
+    from .select import select_to_files, traits_from_cli
 
-    return select_command(args)
+    traits = traits_from_cli(color=args.color, brightness=args.brightness, saturation=args.saturation,
+                             faces=args.faces, like=args.like)
+    result = select_to_files(args.output, traits, checkpoint=args.checkpoint, sheet=args.sheet, count=args.count,
+                             candidates=args.candidates, first_seed=args.first_seed, thumb_size=args.thumb_size,
+                             device=args.device, overwrite=args.overwrite)
+    print(f"{result.seeds_path} ({len(result.selection.seeds)} seeds: "
+          f"{' '.join(map(str, result.selection.seeds))})\n{result.sheet_path}")
+    return result.exit_code
 
 
 def _add_batch(sub: argparse._SubParsersAction) -> None:
@@ -211,16 +238,24 @@ def _add_batch(sub: argparse._SubParsersAction) -> None:
     p.add_argument("plan", help="PLAN.toml naming the song, checkpoint and clips")
     p.add_argument("-o", "--output", required=True, help="output directory")
     p.add_argument("--workers", type=int, default=None, help="local workers (default: one per GPU, else 1 per 2 cores)")
-    p.add_argument("--ray", default=None, metavar="ADDRESS", help="run on a Ray cluster: ADDRESS or 'auto'")
-    p.add_argument("--device", default="auto")
-    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--ray", default=None, metavar="ADDRESS",
+                   help="run on a Ray cluster: HOST:PORT, 'auto' (the running cluster) or 'local' (start one here); "
+                        "needs pip install 'musicvideo[ray]'")
+    p.add_argument("--device", default="auto", help="auto (one worker per GPU, else CPU), cpu, cuda, cuda:N")
+    p.add_argument("--retries", type=int, default=2, help="extra attempts for a clip whose worker died (default 2)")
+    p.add_argument("--quiet", action="store_true", help="no per-clip lines")
     p.set_defaults(handler=_run_batch)
 
 
 def _run_batch(args: argparse.Namespace) -> int:
-    from .batch import batch_command
+    from .batch import run_batch
 
-    return batch_command(args)
+    result = run_batch(args.plan, args.output, workers=args.workers, ray=args.ray, device=args.device,
+                       retries=args.retries, progress=not args.quiet)
+    print(f"{len(result.rendered)} rendered, {len(result.skipped)} kept, {len(result.failed)} failed"
+          f"{' (' + ', '.join(result.failed) + ')' if result.failed else ''} in {result.elapsed_s:.1f} s\n"
+          f"{result.manifest_json}\n{result.manifest_csv}\n{result.xml}")
+    return 0 if result.ok else 1
 
 
 # ---------------------------------------------------------------- entry point

@@ -18,17 +18,16 @@ Unknown keys and wrong types are errors that name the key and its line.
 from __future__ import annotations
 
 import dataclasses
-import math
 import tomllib
 import types
 import typing
 from dataclasses import dataclass, field
-from fractions import Fraction
 from pathlib import Path
 from typing import Any, Mapping
 
 from .audio.curves import CurveConfig
 from .audio.features import AnalysisConfig
+from .audio.timing import exact_fps, frame_count  # noqa: F401 - re-exported: one definition of frame timing
 from .errors import ConfigError
 from .motion.walk import WalkConfig
 from .video.codecs import VideoConfig
@@ -71,43 +70,6 @@ class RenderConfig:
     curves: CurveConfig = field(default_factory=CurveConfig)
     walk: WalkConfig = field(default_factory=WalkConfig)
     video: VideoConfig = field(default_factory=VideoConfig)
-
-
-def exact_fps(fps: float | str | Fraction) -> Fraction:
-    """Return ``fps`` as an exact fraction, mapping the NTSC rates to their true values.
-
-    ``29.97`` becomes ``30000/1001``, ``23.976`` becomes ``24000/1001``, ``59.94`` becomes ``60000/1001``; strings
-    such as ``"30000/1001"`` are parsed exactly. Raises ConfigError when fps is not a positive finite number.
-    """
-    try:
-        if isinstance(fps, str):
-            value = Fraction(fps.strip())
-        elif isinstance(fps, Fraction):
-            value = fps
-        else:
-            if not math.isfinite(float(fps)):
-                raise ValueError
-            value = Fraction(fps).limit_denominator(1_000_000)
-    except (ValueError, ZeroDivisionError, TypeError):
-        raise ConfigError(f"fps must be a positive number, got {fps!r} (e.g. --fps 30 or --fps 30000/1001)") from None
-    if value <= 0:
-        raise ConfigError(f"fps must be positive, got {fps!r} (e.g. --fps 30)")
-    for base in (24, 30, 48, 60, 120):
-        ntsc = Fraction(base * 1000, 1001)
-        if abs(float(value) - float(ntsc)) < 0.006 and value != base:
-            return ntsc
-    return value
-
-
-def frame_count(duration_s: float, fps: float | Fraction) -> int:
-    """Number of frames of a clip: ``ceil(duration_s * fps)``, computed without float drift.
-
-    A duration that is an exact multiple of the frame period gives exactly that many frames (10 s at 29.97 fps
-    is 300 frames, not 301).
-    """
-    exact = Fraction(duration_s).limit_denominator(10**9) * Fraction(fps)
-    n = math.ceil(exact - Fraction(1, 10**6))  # forgive float noise in the duration, never a real fraction of a frame
-    return max(int(n), 0)
 
 
 # ---------------------------------------------------------------- loading from TOML and dicts

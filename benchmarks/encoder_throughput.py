@@ -1,0 +1,109 @@
+"""Encoder throughput: frames/s into a finished H.264 MP4, ours against the usual single ffmpeg pipe.
+
+Rows, with the same frames, size, codec settings (libx264, yuv420p, same CRF and preset):
+  baseline   imageio-ffmpeg's ``write_frames`` generator (what peer tools use), one ffmpeg process
+  writer     musicvideo ``VideoWriter`` (one ffmpeg, background feeder thread)
+  segmented  musicvideo ``SegmentedVideoWriter`` (several ffmpeg processes on consecutive segments, joined
+             without re-encoding)
+
+The frames are smooth moving gradients with mild noise (x264 spends about as long on them as on generator output);
+they are made before timing, so the table measures encoding alone.
+
+    python benchmarks/encoder_throughput.py --size 256 --frames 300
+    python benchmarks/encoder_throughput.py --size 1024 --frames 600 --preset veryfast
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from musicvideo.video import SegmentedVideoWriter, VideoConfig, VideoWriter, probe
+
+
+def make_frames(n_unique: int, size: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:size, 0:size].astype(np.float32) / size
+    frames = np.empty((n_unique, size, size, 3), np.uint8)
+    for i in range(n_unique):
+        for c in range(3):
+            base = 128 + 90 * np.sin(2 * np.pi * (x * (c + 1) + y * 1.5 + 0.03 * i + c))
+            frames[i, :, :, c] = np.clip(base + rng.normal(0, 6, base.shape), 0, 255)
+    return frames
+
+
+def batches(pool: np.ndarray, n_frames: int, batch: int):
+    for start in range(0, n_frames, batch):
+        idx = np.arange(start, min(start + batch, n_frames)) % len(pool)
+        yield pool[idx]
+
+
+def run_baseline(path: Path, pool, n, size, fps, config, batch) -> None:
+    import imageio_ffmpeg
+
+    gen = imageio_ffmpeg.write_frames(str(path), (size, size), fps=fps, codec="libx264", quality=None,
+                                      macro_block_size=1, ffmpeg_log_level="error",
+                                      output_params=["-crf", str(config.crf), "-preset", config.preset,
+                                                     "-movflags", "+faststart"])
+    gen.send(None)
+    for b in batches(pool, n, batch):
+        for frame in b:
+            gen.send(frame)
+    gen.close()
+
+
+def run_writer(cls, path: Path, pool, n, size, fps, config, batch, **kwargs) -> None:
+    with cls(path, width=size, height=size, fps=fps, config=config, **kwargs) as writer:
+        for b in batches(pool, n, batch):
+            writer.write(b)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--size", type=int, default=256)
+    parser.add_argument("--frames", type=int, default=300)
+    parser.add_argument("--fps", type=float, default=30)
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--crf", type=int, default=18)
+    parser.add_argument("--preset", default="medium")
+    parser.add_argument("--workers", type=int, default=None, help="segmented encoders (default: auto)")
+    parser.add_argument("--segment-frames", type=int, default=64)
+    args = parser.parse_args()
+
+    config = VideoConfig(crf=args.crf, preset=args.preset, nvenc="off")
+    pool = make_frames(min(args.frames, 60), args.size)
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        runs = [
+            ("baseline (imageio-ffmpeg pipe)", lambda p: run_baseline(p, pool, args.frames, args.size, args.fps,
+                                                                      config, args.batch)),
+            ("writer (VideoWriter)", lambda p: run_writer(VideoWriter, p, pool, args.frames, args.size, args.fps,
+                                                          config, args.batch)),
+            ("segmented (SegmentedVideoWriter)", lambda p: run_writer(
+                SegmentedVideoWriter, p, pool, args.frames, args.size, args.fps, config, args.batch,
+                workers=args.workers, segment_frames=args.segment_frames)),
+        ]
+        for name, fn in runs:
+            path = Path(tmp) / f"{len(rows)}.mp4"
+            start = time.perf_counter()
+            fn(path)
+            seconds = time.perf_counter() - start
+            info = probe(path, decode=False)
+            assert info.n_frames == args.frames, (name, info.n_frames)
+            rows.append((name, seconds, args.frames / seconds, path.stat().st_size / 1e6))
+    base = rows[0][1]
+    print(f"# encoder throughput: {args.frames} frames {args.size}x{args.size}, libx264 crf {args.crf} "
+          f"preset {args.preset}, {os.cpu_count()} CPU cores")
+    print(f"| {'path':34s} | {'seconds':>8s} | {'frames/s':>9s} | {'x baseline':>10s} | {'MB':>7s} |")
+    print(f"|{'-' * 36}|{'-' * 10}|{'-' * 11}|{'-' * 12}|{'-' * 9}|")
+    for name, seconds, fps, mb in rows:
+        print(f"| {name:34s} | {seconds:8.2f} | {fps:9.1f} | {base / seconds:10.2f} | {mb:7.2f} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,345 @@
+"""Where render jobs run: local worker processes (one per GPU, or CPU workers) or Ray tasks on a cluster.
+
+Both executors take the same :class:`RenderJob` list and report each :class:`JobOutcome` to a callback as it
+finishes, so the caller can update the manifest clip by clip.
+
+Local: one single-process ``ProcessPoolExecutor`` (spawn context) per device lane; a lane takes the next job from
+a shared queue. When a worker process dies mid-job (a crash, the OOM killer, ``os._exit``), only that lane's pool
+breaks, so the dead job is known exactly: it is retried in a fresh process up to ``retries`` times while the other
+lanes carry on. Errors the user can fix (MusicVideoError) are not retried.
+
+Ray (optional, ``pip install musicvideo[ray]``; imported only here): each job is a task with ``num_gpus=1`` when
+the cluster has GPUs, and Ray's own ``max_retries`` re-runs tasks whose worker died.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import dataclasses
+import multiprocessing
+import os
+import queue
+import socket
+import threading
+import time
+import traceback
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from ..config import RenderConfig
+from ..errors import MusicVideoError
+
+#: Test hook: ``NAME`` or ``NAME:K`` makes a worker rendering clip NAME exit abruptly (os._exit) on its first K
+#: attempts (every attempt without K). Used by the test suite to simulate a worker dying mid-clip.
+CRASH_ENV = "MUSICVIDEO_TEST_CRASH"
+
+
+@dataclass
+class RenderJob:
+    """One call of :func:`musicvideo.render.render`, picklable for worker processes and Ray.
+
+    Attributes
+    ----------
+    key : str
+        Unique job name: the clip name, or ``name#part`` for one piece of a split clip.
+    clip : str
+        The clip's name.
+    song : str
+        The song path.
+    checkpoint : str or None
+        The checkpoint path, None = the embedded default.
+    output : str
+        Where the render writes (atomically).
+    config : RenderConfig
+        Its settings; ``device`` is replaced by the executor's device for the job.
+    frame_range : tuple of int, optional
+        Clip frames ``[a, b)`` to render (split clips).
+    audio : bool
+        Mux the song's audio (False for the pieces of a split clip).
+    attempt : int
+        0 for the first try.
+    """
+
+    key: str
+    clip: str
+    song: str
+    checkpoint: str | None
+    output: str
+    config: RenderConfig
+    frame_range: tuple[int, int] | None = None
+    audio: bool = True
+    attempt: int = 0
+
+
+@dataclass
+class JobOutcome:
+    """What became of a job.
+
+    Attributes
+    ----------
+    key : str
+        The job's key.
+    ok : bool
+        Whether its file was written.
+    path : str
+        The file written ("" on failure).
+    n_frames : int
+        Frames written.
+    elapsed_s : float
+        Wall time of the render.
+    error : str
+        One line saying what went wrong ("" when ok).
+    retryable : bool
+        Whether another attempt could succeed (a crash or an unexpected exception, not a user error).
+    attempts : int
+        How many attempts were made.
+    device : str
+        Where it ran.
+    """
+
+    key: str
+    ok: bool
+    path: str = ""
+    n_frames: int = 0
+    elapsed_s: float = 0.0
+    error: str = ""
+    retryable: bool = False
+    attempts: int = 1
+    device: str = ""
+
+
+# ---------------------------------------------------------------- the job itself (runs in a worker)
+
+_GENERATORS: dict[tuple[str | None, str], Any] = {}  # per worker process: load each checkpoint once per device
+
+
+def _crash_hook(job: RenderJob) -> None:
+    spec = os.environ.get(CRASH_ENV)
+    if not spec:
+        return
+    name, _, times = spec.partition(":")
+    if name == job.clip and (not times or job.attempt < int(times)):
+        os._exit(70)  # die like a killed worker: no exception, no cleanup
+
+
+def run_job(job: RenderJob, device: str) -> JobOutcome:
+    """Render one job on ``device`` and say how it went (never raises for a failed render).
+
+    Parameters
+    ----------
+    job : RenderJob
+        What to render.
+    device : str
+        Torch device for this worker (``cpu``, ``cuda:1``, ...).
+
+    Returns
+    -------
+    JobOutcome
+    """
+    from ..generator import load_generator
+    from ..render import render
+
+    started = time.perf_counter()
+    try:
+        _crash_hook(job)
+        config = dataclasses.replace(job.config, device=device)
+        key = (job.checkpoint, device)
+        if key not in _GENERATORS:
+            _GENERATORS.clear()  # one model per worker at a time: memory stays flat over many checkpoints
+            _GENERATORS[key] = load_generator(job.checkpoint, device=device)
+        result = render(job.song, checkpoint=job.checkpoint, output=job.output, config=config, overwrite=True,
+                        progress=False, frame_range=job.frame_range, audio=job.audio, generator=_GENERATORS[key])
+        return JobOutcome(job.key, True, str(result.path), int(result.n_frames), time.perf_counter() - started,
+                          device=device)
+    except MusicVideoError as exc:
+        return JobOutcome(job.key, False, error=str(exc), elapsed_s=time.perf_counter() - started, device=device)
+    except Exception as exc:  # noqa: BLE001 - reported in the manifest; the batch goes on
+        where = traceback.extract_tb(exc.__traceback__)[-1]
+        return JobOutcome(job.key, False, error=f"{type(exc).__name__}: {exc} ({Path(where.filename).name}:"
+                          f"{where.lineno})", retryable=True, elapsed_s=time.perf_counter() - started,
+                          device=device)
+
+
+def _init_worker(threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(max(1, threads))
+
+
+# ---------------------------------------------------------------- local
+
+
+def local_devices(device: str = "auto", workers: int | None = None) -> list[str]:
+    """The device of each local worker lane.
+
+    ``auto``: one lane per CUDA GPU (``cuda:0``, ``cuda:1``, ...), else CPU lanes (one per two cores).
+    ``cpu``: CPU lanes. A specific device (``cuda:1``, ``mps``): every lane on it. ``workers`` overrides the count
+    (GPU lanes are then dealt round-robin).
+    """
+    import torch
+
+    if workers is not None and workers < 1:
+        raise MusicVideoError(f"--workers must be at least 1, got {workers}")
+    if device == "auto" and torch.cuda.is_available():
+        gpus = [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+        n = workers or len(gpus)
+        return [gpus[i % len(gpus)] for i in range(n)]
+    if device in ("auto", "cpu"):
+        return ["cpu"] * (workers or max(1, (os.cpu_count() or 2) // 2))
+    if device == "cuda" and torch.cuda.is_available():
+        return local_devices("auto", workers)
+    from ..render import resolve_device
+
+    return [str(resolve_device(device))] * (workers or 1)
+
+
+def run_local(jobs: Sequence[RenderJob], on_done: Callable[[JobOutcome], None], *, devices: Sequence[str],
+              retries: int = 2) -> None:
+    """Run jobs over local worker processes, one lane per entry of ``devices``.
+
+    Parameters
+    ----------
+    jobs : sequence of RenderJob
+        In the order to start them.
+    on_done : callable
+        Called (from a lane thread; serialise inside it) with each job's final outcome.
+    devices : sequence of str
+        One worker lane per entry.
+    retries : int
+        Extra attempts for a job whose worker died or hit an unexpected error.
+    """
+    todo: queue.SimpleQueue[RenderJob] = queue.SimpleQueue()
+    for job in jobs:
+        todo.put(job)
+    stop = threading.Event()
+    cpu_lanes = sum(1 for d in devices if d == "cpu")
+    threads = max(1, (os.cpu_count() or 1) // max(cpu_lanes, 1))
+    context = multiprocessing.get_context("spawn")  # fork is unsafe with torch and threads
+
+    def new_pool() -> concurrent.futures.ProcessPoolExecutor:
+        return concurrent.futures.ProcessPoolExecutor(max_workers=1, mp_context=context, initializer=_init_worker,
+                                                      initargs=(threads,))
+
+    def lane(device: str) -> None:
+        pool = None
+        try:
+            while not stop.is_set():
+                try:
+                    job = todo.get_nowait()
+                except queue.Empty:
+                    return
+                outcome = JobOutcome(job.key, False, error="not run")
+                for attempt in range(retries + 1):
+                    if stop.is_set():
+                        return
+                    pool = pool or new_pool()
+                    try:
+                        outcome = pool.submit(run_job, dataclasses.replace(job, attempt=attempt), device).result()
+                    except BrokenProcessPool:
+                        pool.shutdown(wait=False, cancel_futures=True)
+                        pool = None
+                        outcome = JobOutcome(job.key, False, error=f"the worker process on {device} died while "
+                                             "rendering (crashed or killed)", retryable=True, device=device)
+                    outcome.attempts = attempt + 1
+                    if outcome.ok or not outcome.retryable:
+                        break
+                on_done(outcome)
+        finally:
+            if pool is not None:
+                pool.shutdown(wait=True, cancel_futures=True)
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=len(devices), thread_name_prefix="lane") as lanes:
+        futures = [lanes.submit(lane, d) for d in devices]
+        try:
+            for future in futures:
+                future.result()
+        except BaseException:
+            stop.set()  # Ctrl-C: no new jobs or retries; the running renders die with the terminal's SIGINT
+            raise
+
+
+# ---------------------------------------------------------------- Ray
+
+
+def _ray_job(job: RenderJob, device: str) -> JobOutcome:
+    return run_job(job, device)
+
+
+def _check_reachable(address: str, timeout_s: float = 5.0) -> None:
+    """Fail fast, in one line, when a ``host:port`` Ray address does not accept connections."""
+    if address in ("auto", "local"):
+        return
+    hostport = address.split("://", 1)[-1].rstrip("/")
+    host, sep, port = hostport.rpartition(":")
+    if not sep or not port.isdigit():
+        raise MusicVideoError(f"bad Ray address {address!r} (use HOST:PORT, ray://HOST:PORT, auto or local)")
+    try:
+        with socket.create_connection((host, int(port)), timeout=timeout_s):
+            pass
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise MusicVideoError(f"cannot reach the Ray cluster at {address}: {reason} (start it with `ray start "
+                              "--head`, or check the address and firewall)") from None
+
+
+def connect_ray(address: str) -> bool:
+    """Connect to Ray (or start a local instance for ``local``); returns whether this call started the connection.
+
+    Raises
+    ------
+    MusicVideoError
+        Ray is not installed, or the address cannot be reached (one line).
+    """
+    try:
+        import ray
+    except ImportError:
+        raise MusicVideoError("--ray needs Ray installed: pip install 'musicvideo[ray]'") from None
+    if ray.is_initialized():
+        return False
+    _check_reachable(address)
+    try:
+        if address == "local":
+            ray.init(include_dashboard=False, log_to_driver=False)
+        else:
+            ray.init(address=address, log_to_driver=False)
+    except Exception as exc:  # noqa: BLE001 - Ray raises ConnectionError, RuntimeError, ValueError...
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise MusicVideoError(f"cannot connect to the Ray cluster at {address}: {first} (start one with "
+                              "`ray start --head`, or use --ray local)") from None
+    return True
+
+
+def run_ray(jobs: Sequence[RenderJob], on_done: Callable[[JobOutcome], None], *, retries: int = 2) -> None:
+    """Run jobs as Ray tasks on the connected cluster (see :func:`connect_ray`).
+
+    Parameters
+    ----------
+    jobs : sequence of RenderJob
+        Outputs must be on a path every node can write (a shared file system).
+    on_done : callable
+        Called with each job's outcome as it finishes.
+    retries : int
+        Ray ``max_retries``: re-runs of a task whose worker died.
+    """
+    import ray
+
+    gpus = float(ray.cluster_resources().get("GPU", 0))
+    task = ray.remote(_ray_job).options(num_gpus=1 if gpus >= 1 else 0, num_cpus=1, max_retries=retries)
+    device = "cuda" if gpus >= 1 else "cpu"
+    pending = {task.remote(job, device): job for job in jobs}
+    while pending:
+        done, _ = ray.wait(list(pending), num_returns=1)
+        for ref in done:
+            job = pending.pop(ref)
+            try:
+                outcome = ray.get(ref)
+            except ray.exceptions.RayError as exc:
+                first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+                outcome = JobOutcome(job.key, False, error=f"Ray task failed: {first}", attempts=retries + 1)
+            on_done(outcome)
+
+
+__all__ = ["RenderJob", "JobOutcome", "run_job", "run_local", "run_ray", "connect_ray", "local_devices",
+           "CRASH_ENV"]

@@ -1,0 +1,371 @@
+"""Clip plans: a TOML file naming a song, a checkpoint and the clips to render from it.
+
+A plan (paths are relative to the plan file)::
+
+    song = "demo.wav"
+    checkpoint = "model.safetensors"   # optional: the embedded default
+    name = "demo cut"                  # optional: the Premiere sequence name (default: the plan file's name)
+
+    [defaults]                         # any RenderConfig field, for every clip
+    fps = 30
+    size = 256
+    codec = "prores"                   # shortcut for [defaults.video] codec; prores is the default for editing
+
+    [[clips]]
+    name = "intro"                     # output file intro.mov
+    start = 0.0                        # seconds into the song (default 0)
+    duration = 8.0                     # seconds (default: to the end of the song)
+    seeds = [1, 7, 42]                 # keyframe seeds ...
+
+    [[clips]]
+    name = "chorus"
+    start = 8.0
+    select = { color = "yellow", faces = false, count = 4 }   # ... or seeds picked by look (musicvideo select)
+    walk = { speed = 1.5 }             # any RenderConfig table overrides the defaults for this clip
+    split = 4                          # render in 4 frame ranges on several workers, joined losslessly
+
+Every problem (unknown key, wrong type, a segment outside the song, two clips with the same output name) is a
+ConfigError naming the key and its line, raised before anything renders.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import re
+import tomllib
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Any, Mapping
+
+from ..config import RenderConfig, dataclass_from_dict, exact_fps, frame_count
+from ..errors import AudioError, ConfigError, require_file
+from ..select import Traits
+
+#: Codec and container used for clips when the plan does not say: ProRes 422 HQ in .mov, for editing.
+DEFAULT_CODEC = "prores"
+
+_CONTAINERS = {"prores": ".mov", "dnxhr": ".mov", "h264": ".mp4", "hevc": ".mp4"}
+_PLAN_KEYS = {"song", "checkpoint", "name", "defaults", "clips"}
+_CLIP_KEYS = {"name", "start", "duration", "seeds", "select", "split", "codec"}
+_DEFAULTS_EXTRA = {"codec", "split"}
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._+-]*$")
+
+
+@dataclass
+class SelectSpec(Traits):
+    """A clip's ``select`` table: the traits (see :class:`musicvideo.select.Traits`) plus how many seeds to pick."""
+
+    count: int = 4
+    candidates: int = 64
+    first_seed: int = 0
+    thumb_size: int = 64
+
+    def traits(self) -> Traits:
+        """The traits alone."""
+        return Traits(**{f.name: getattr(self, f.name) for f in dataclasses.fields(Traits)})
+
+
+@dataclass
+class ClipSpec:
+    """One clip of a plan, with everything resolved.
+
+    Attributes
+    ----------
+    name : str
+        Output name without extension.
+    filename : str
+        Output file name inside the output directory (``name`` + ``.mov``/``.mp4`` from the codec).
+    config : RenderConfig
+        The full render settings (defaults + the clip's overrides, with ``start_s``/``duration_s`` set).
+    seeds : list of int or None
+        Keyframe seeds given in the plan.
+    select : SelectSpec or None
+        Traits to pick seeds by, when ``seeds`` is not given.
+    split : int
+        Frame ranges to render on separate workers and join (1 = one piece).
+    line : int
+        Line of the clip's ``[[clips]]`` header in the plan.
+    """
+
+    name: str
+    filename: str
+    config: RenderConfig
+    seeds: list[int] | None = None
+    select: SelectSpec | None = None
+    split: int = 1
+    line: int = 0
+
+    @property
+    def fps(self) -> Fraction:
+        """Exact frame rate."""
+        return exact_fps(self.config.fps)
+
+    @property
+    def n_frames(self) -> int:
+        """Frames of the finished clip: ``ceil(duration * fps)``."""
+        return frame_count(self.config.duration_s or 0.0, self.fps)
+
+
+@dataclass
+class BatchPlan:
+    """A parsed, checked plan.
+
+    Attributes
+    ----------
+    path : Path
+        The plan file.
+    song : Path
+        The song (absolute).
+    checkpoint : Path or None
+        The checkpoint (absolute), None = the embedded default.
+    name : str
+        Sequence name for the editor.
+    song_duration_s : float
+        Length of the song.
+    clips : list of ClipSpec
+        In plan order.
+    defaults : RenderConfig
+        The shared settings (used for the sequence's frame rate and size).
+    """
+
+    path: Path
+    song: Path
+    checkpoint: Path | None
+    name: str
+    song_duration_s: float
+    clips: list[ClipSpec] = field(default_factory=list)
+    defaults: RenderConfig = field(default_factory=RenderConfig)
+
+
+def container_for(codec: str) -> str:
+    """File extension for a codec: ``.mov`` for ProRes/DNxHR, ``.mp4`` for H.264/HEVC."""
+    try:
+        return _CONTAINERS[codec]
+    except KeyError:
+        raise ConfigError(f"unknown codec {codec!r} (use one of {', '.join(_CONTAINERS)})") from None
+
+
+def song_duration_s(song: Path) -> float:
+    """Length of the song in seconds (via the audio stage)."""
+    try:
+        from ..audio import audio_duration_s
+    except ImportError:  # the audio stage predates audio_duration_s: read the header with soundfile
+        import soundfile
+
+        try:
+            return float(soundfile.info(str(song)).duration)
+        except RuntimeError as exc:
+            raise AudioError(f"cannot read song {song}: {exc}") from None
+    return float(audio_duration_s(song))
+
+
+class _PlanText:
+    """The plan's text, to name the line of a key inside one table of it."""
+
+    def __init__(self, text: str) -> None:
+        self.lines = text.splitlines()
+        self.headers = [(i, line.strip()) for i, line in enumerate(self.lines) if line.strip().startswith("[")]
+
+    def clip_header_lines(self) -> list[int]:
+        """0-based line numbers of the ``[[clips]]`` headers, in order."""
+        return [i for i, h in self.headers if re.match(r"^\[\[\s*clips\s*\]\]", h)]
+
+    def region(self, first: int, last: int) -> str:
+        """The text with every line outside ``[first, last)`` blanked (line numbers kept)."""
+        return "\n".join(line if first <= i < last else "" for i, line in enumerate(self.lines))
+
+    def table_region(self, table: str) -> str:
+        """The text of ``[table]`` and its sub-tables, others blanked; the top level when ``table`` is empty."""
+        if not table:
+            end = self.headers[0][0] if self.headers else len(self.lines)
+            return self.region(0, end)
+        start = next((i for i, h in self.headers if re.match(rf"^\[\s*{re.escape(table)}\s*\]", h)), None)
+        if start is None:
+            return ""
+        end = next((i for i, h in self.headers if i > start and not re.match(rf"^\[\s*{re.escape(table)}[\].]", h)),
+                   len(self.lines))
+        return self.region(start, end)
+
+    def clip_region(self, index: int) -> str:
+        """The text of the ``index``-th ``[[clips]]`` entry (with its sub-tables)."""
+        starts = self.clip_header_lines()
+        if index >= len(starts):
+            return ""
+        start = starts[index]
+        end = next((i for i, h in self.headers if i > start and not re.match(r"^\[\s*clips[\].]", h)),
+                   len(self.lines))
+        return self.region(start, end)
+
+
+def line_of(region: str, key: str) -> str:
+    """``" (line N)"`` for the first line of ``region`` that assigns ``key`` (or names it in a table header)."""
+    pattern = re.compile(rf"^\s*(\"?{re.escape(key)}\"?\s*=|\[+[^\]]*\b{re.escape(key)}\s*\]+)")
+    for number, line in enumerate(region.splitlines(), start=1):
+        if pattern.match(line):
+            return f" (line {number})"
+    inline = re.compile(rf"[{{,]\s*{re.escape(key)}\s*=")
+    for number, line in enumerate(region.splitlines(), start=1):
+        if inline.search(line):
+            return f" (line {number})"
+    return ""
+
+
+def _deep_merge(base: dict, over: Mapping[str, Any]) -> dict:
+    out = copy.deepcopy(base)
+    for key, value in over.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), dict):
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def _check_keys(data: Mapping[str, Any], known: set[str], where: str, region: str) -> None:
+    for key in data:
+        if key not in known:
+            raise ConfigError(f"unknown key {where}{key}{line_of(region, key)} in the plan "
+                              f"(known keys: {', '.join(sorted(known))})")
+
+
+def _typed(value: Any, kinds: tuple[type, ...], key: str, where: str, region: str, what: str) -> Any:
+    if not isinstance(value, kinds) or isinstance(value, bool) and bool not in kinds:
+        raise ConfigError(f"{where}{key} must be {what}, got {type(value).__name__} {value!r}{line_of(region, key)}")
+    return value
+
+
+def load_plan(path: str | Path, *, song_duration: float | None = None) -> BatchPlan:
+    """Read and check a clip plan.
+
+    Parameters
+    ----------
+    path : str or Path
+        The plan TOML file.
+    song_duration : float, optional
+        Length of the song in seconds; read from the song when not given.
+
+    Returns
+    -------
+    BatchPlan
+
+    Raises
+    ------
+    ConfigError
+        Unknown keys, wrong types, a segment outside the song, duplicate output names, missing files: one line
+        naming the key and its line.
+    """
+    plan_path = require_file(path, "plan", ConfigError).resolve()
+    text = plan_path.read_text(encoding="utf-8", errors="replace")
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"plan {plan_path} is not valid TOML: {exc}") from None
+    lines = _PlanText(text)
+    top = lines.table_region("")
+    _check_keys(data, _PLAN_KEYS, "", text)
+    if "song" not in data:
+        raise ConfigError(f"plan {plan_path} names no song (add song = \"path/to/song.wav\" at the top)")
+    base = plan_path.parent
+    song_rel = _typed(data["song"], (str,), "song", "", top, "a path string")
+    song = require_file(base / song_rel, "song", ConfigError).resolve()
+    checkpoint = None
+    if data.get("checkpoint") is not None:
+        ck = _typed(data["checkpoint"], (str,), "checkpoint", "", top, "a path string")
+        checkpoint = require_file(base / ck, "checkpoint", ConfigError).resolve()
+    name = _typed(data.get("name", plan_path.stem), (str,), "name", "", top, "a string")
+
+    # defaults: RenderConfig fields plus the codec/split shortcuts; editing-friendly codec unless told otherwise
+    defaults_region = lines.table_region("defaults")
+    raw_defaults = _typed(data.get("defaults", {}), (dict,), "defaults", "", text, "a table")
+    _check_keys(raw_defaults, {f.name for f in dataclasses.fields(RenderConfig)} | _DEFAULTS_EXTRA,
+                "defaults.", defaults_region)
+    raw_defaults = dict(raw_defaults)
+    default_split = _typed(raw_defaults.pop("split", 1), (int,), "split", "defaults.", defaults_region,
+                           "an integer")
+    shared: dict[str, Any] = {"video": {"codec": DEFAULT_CODEC}}
+    if "codec" in raw_defaults:
+        shared["video"]["codec"] = _typed(raw_defaults.pop("codec"), (str,), "codec", "defaults.", defaults_region,
+                                          "a string")
+    shared = _deep_merge(shared, raw_defaults)
+    defaults = dataclass_from_dict(RenderConfig, shared, text=defaults_region, where="defaults.")
+
+    duration_total = float(song_duration) if song_duration is not None else song_duration_s(song)
+    raw_clips = data.get("clips")
+    if not raw_clips:
+        raise ConfigError(f"plan {plan_path} has no clips (add a [[clips]] table with a name)")
+    _typed(raw_clips, (list,), "clips", "", text, "an array of tables ([[clips]])")
+    headers = lines.clip_header_lines()
+    clips: list[ClipSpec] = []
+    seen: dict[str, ClipSpec] = {}
+    render_keys = {f.name for f in dataclasses.fields(RenderConfig)} - {"start_s", "duration_s"}
+    for index, raw in enumerate(raw_clips):
+        region = lines.clip_region(index)
+        line_no = headers[index] + 1 if index < len(headers) else 0
+        where = f"clips[{index}]."
+        at = f" (line {line_no})" if line_no else ""
+        if not isinstance(raw, dict):
+            raise ConfigError(f"clips[{index}] must be a table{at}")
+        _check_keys(raw, _CLIP_KEYS | render_keys, where, region)
+        if "name" not in raw:
+            raise ConfigError(f"clip {index + 1}{at} has no name (add name = \"intro\")")
+        clip_name = _typed(raw["name"], (str,), "name", where, region, "a string")
+        if not _SAFE_NAME.match(clip_name) or clip_name in (".", ".."):
+            raise ConfigError(f"{where}name {clip_name!r}{line_of(region, 'name')} is not a usable file name "
+                              "(letters, digits, space, . _ + -)")
+        overrides = {k: v for k, v in raw.items() if k in render_keys}
+        if "codec" in raw:
+            codec = _typed(raw["codec"], (str,), "codec", where, region, "a string")
+            overrides = _deep_merge(overrides, {"video": {"codec": codec}})
+        start = float(_typed(raw.get("start", defaults.start_s), (int, float), "start", where, region,
+                             "a number of seconds"))
+        duration = raw.get("duration", None)
+        if duration is not None:
+            duration = float(_typed(duration, (int, float), "duration", where, region, "a number of seconds"))
+        elif defaults.duration_s is not None and "duration" not in raw:
+            duration = defaults.duration_s
+        config_dict = _deep_merge(dataclasses.asdict(defaults), overrides)
+        config = dataclass_from_dict(RenderConfig, config_dict, text=region, where=where)
+        fps = exact_fps(config.fps)
+        if start < 0 or start >= duration_total:
+            raise ConfigError(f"{where}start = {start:g}{line_of(region, 'start')} is outside the song "
+                              f"(0 to {duration_total:.3f} s)")
+        if duration is None:
+            duration = duration_total - start
+        if duration <= 0:
+            raise ConfigError(f"{where}duration = {duration:g}{line_of(region, 'duration')} must be positive")
+        if start + duration > duration_total + 0.5 / float(fps):
+            raise ConfigError(f"clip {clip_name!r}: {start:g} s + {duration:g} s{line_of(region, 'duration')} ends "
+                              f"after the song ({duration_total:.3f} s); shorten it or move its start")
+        config.start_s, config.duration_s = start, duration
+        seeds = None
+        if raw.get("seeds") is not None:
+            seeds = _typed(raw["seeds"], (list,), "seeds", where, region, "a list of integers")
+            if not seeds or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
+                raise ConfigError(f"{where}seeds{line_of(region, 'seeds')} must be a non-empty list of integers")
+        select = None
+        if raw.get("select") is not None:
+            if seeds is not None:
+                raise ConfigError(f"clip {clip_name!r}{line_of(region, 'select')} has both seeds and select "
+                                  "(keep one)")
+            select_raw = _typed(raw["select"], (dict,), "select", where, region, "a table of traits")
+            if select_raw.get("like") is not None and isinstance(select_raw["like"], str):
+                select_raw = {**select_raw, "like": str((base / select_raw["like"]).resolve())}
+            select = dataclass_from_dict(SelectSpec, select_raw, text=region, where=f"{where}select.")
+        split = _typed(raw.get("split", default_split), (int,), "split", where, region, "an integer")
+        n_frames = frame_count(duration, fps)
+        if split < 1 or split > max(n_frames, 1):
+            raise ConfigError(f"{where}split = {split}{line_of(region, 'split')} must be within 1..{n_frames} "
+                              "(the clip's frames)")
+        filename = clip_name + container_for(config.video.codec)
+        key = filename.lower()  # case-insensitive file systems (macOS, Windows) would collide too
+        if key in seen:
+            other = seen[key]
+            raise ConfigError(f"clips {other.name!r} (line {other.line}) and {clip_name!r}{at} have the same output "
+                              f"name {filename}; rename one")
+        spec = ClipSpec(name=clip_name, filename=filename, config=config, seeds=seeds, select=select, split=split,
+                        line=line_no)
+        seen[key] = spec
+        clips.append(spec)
+    return BatchPlan(path=plan_path, song=song, checkpoint=checkpoint, name=name, song_duration_s=duration_total,
+                     clips=clips, defaults=defaults)

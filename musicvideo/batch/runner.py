@@ -1,0 +1,325 @@
+"""``musicvideo batch``: a plan becomes clips, a manifest and a Premiere sequence; re-runs finish what is missing.
+
+Order of work: read and check the whole plan (and the Ray address) before anything renders; pick seeds for clips
+that ask for a look; keep clips that are already complete (file present, same settings, same frame count and
+checksum as the manifest); render the rest over the executor, updating the manifest after every clip; write the
+FCP 7 XML of the clips that are complete.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+from ..config import RenderConfig
+from ..errors import MusicVideoError, OutputError
+from .executors import JobOutcome, RenderJob, connect_ray, local_devices, run_local, run_ray
+from .manifest import ClipRecord, Manifest, read_manifest, settings_dict, sha256_file, write_manifest
+from .plan import BatchPlan, ClipSpec, load_plan
+from .premiere import SongTrack, TimelineClip, write_fcp_xml
+from .split import frame_ranges, join_parts, part_is_complete, part_path, remove_parts
+
+
+@dataclass
+class BatchResult:
+    """What a batch run did.
+
+    Attributes
+    ----------
+    output_dir : Path
+        Where everything is.
+    records : list of ClipRecord
+        One per clip of the plan, in plan order (as in the manifest).
+    rendered, skipped, failed : list of str
+        Clip names rendered in this run, kept from an earlier run, and failed.
+    manifest_json, manifest_csv, xml : Path
+        The manifest files and the FCP 7 XML sequence.
+    elapsed_s : float
+        Wall time.
+    """
+
+    output_dir: Path
+    records: list[ClipRecord]
+    rendered: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    manifest_json: Path | None = None
+    manifest_csv: Path | None = None
+    xml: Path | None = None
+    elapsed_s: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        """Whether every clip is complete."""
+        return not self.failed
+
+
+def _log(progress: bool, message: str) -> None:
+    if progress:
+        print(message, file=sys.stderr, flush=True)
+
+
+def _seeds_for(clip: ClipSpec, plan: BatchPlan, output_dir: Path, device: str, cache: dict[str, Any],
+               progress: bool) -> list[int] | None:
+    """Keyframe seeds of a clip: from the plan, or picked by look (cached in ``NAME.seeds.json``)."""
+    if clip.select is None:
+        return clip.seeds
+    from ..select import select_seeds, write_contact_sheet, write_seeds_json
+
+    spec = clip.select
+    seeds_path = output_dir / f"{clip.name}.seeds.json"
+    wanted = {"traits": dataclasses.asdict(spec), "checkpoint": str(plan.checkpoint) if plan.checkpoint else None}
+    try:
+        old = json.loads(seeds_path.read_text(encoding="utf-8"))
+        if old.get("selection") == wanted and old.get("seeds"):
+            return [int(s) for s in old["seeds"]]
+    except (OSError, ValueError, TypeError):
+        pass
+    if "generator" not in cache:
+        from ..generator import load_generator
+        from ..render import resolve_device
+
+        cache["device"] = str(resolve_device(device))
+        cache["generator"] = load_generator(str(plan.checkpoint) if plan.checkpoint else None, device=cache["device"])
+    _log(progress, f"selecting seeds for {clip.name}: {spec.traits().describe()}")
+    selection = select_seeds(cache["generator"], spec.traits(), count=spec.count, candidates=spec.candidates,
+                             first_seed=spec.first_seed, thumb_size=spec.thumb_size, device=cache["device"],
+                             truncation_psi=clip.config.walk.truncation_psi)
+    if not selection.seeds:
+        raise MusicVideoError(f"clip {clip.name!r} (line {clip.line}): none of {selection.tried} candidate seeds "
+                              f"matched ({spec.traits().describe()}); raise select.candidates or loosen the traits")
+    if not selection.complete:
+        _log(True, f"musicvideo: warning: clip {clip.name}: only {len(selection.seeds)} of {spec.count} seeds "
+                   f"matched ({spec.traits().describe()}); using those")
+    write_seeds_json(selection, seeds_path, checkpoint=wanted["checkpoint"], overwrite=True)
+    doc = json.loads(seeds_path.read_text(encoding="utf-8"))
+    doc["selection"] = wanted
+    seeds_path.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
+    write_contact_sheet(selection, seeds_path.with_suffix(".png"), overwrite=True)
+    return selection.seeds
+
+
+def clip_is_complete(record: ClipRecord | None, path: Path, n_frames: int, settings: dict) -> bool:
+    """Whether a clip from an earlier run can be kept: its manifest record says ok with these settings and frame
+    count, the file's checksum matches the record, and the file probes with that many frames."""
+    from ..video import probe
+
+    if record is None or record.status != "ok" or record.settings != settings or record.frames != n_frames:
+        return False
+    if not path.is_file():
+        return False
+    try:
+        if sha256_file(path) != record.sha256:
+            return False
+        return probe(path, decode=False).n_frames == n_frames
+    except (OSError, MusicVideoError):
+        return False
+
+
+class _Progress:
+    """Collects job outcomes into clip records, joins split clips, and rewrites the manifest (thread-safe)."""
+
+    def __init__(self, plan: BatchPlan, output_dir: Path, manifest: Manifest, specs: dict[str, ClipSpec],
+                 parts: dict[str, list[Path]], progress: bool) -> None:
+        self.plan, self.output_dir, self.manifest = plan, output_dir, manifest
+        self.specs, self.parts, self.progress = specs, parts, progress
+        self.lock = threading.Lock()
+        self.part_outcomes: dict[str, dict[str, JobOutcome]] = {name: {} for name in parts}
+        self.rendered: list[str] = []
+        self.failed: list[str] = []
+        self.total = len(specs)
+
+    def _finish(self, name: str, outcome: JobOutcome) -> None:
+        from ..video import probe
+
+        spec = self.specs[name]
+        record = self.manifest.clips[spec.filename]
+        record.attempts = outcome.attempts
+        record.elapsed_s = round(outcome.elapsed_s, 3)
+        if outcome.ok:
+            try:
+                path = self.output_dir / spec.filename
+                info = probe(path, decode=False)
+                record.frames, record.width, record.height = info.n_frames, info.width, info.height
+                record.sha256 = sha256_file(path)
+                if info.n_frames != spec.n_frames:
+                    raise MusicVideoError(f"{spec.filename} has {info.n_frames} frames, expected {spec.n_frames}")
+                record.status, record.error = "ok", ""
+            except (OSError, MusicVideoError) as exc:
+                record.status, record.error = "failed", str(exc)
+        else:
+            record.status, record.error = "failed", outcome.error
+        (self.rendered if record.status == "ok" else self.failed).append(name)
+        done = len(self.rendered) + len(self.failed)
+        detail = f"{record.elapsed_s:.1f} s" if record.status == "ok" else record.error
+        _log(self.progress, f"[{done}/{self.total}] {spec.filename}: {record.status} ({detail})")
+        write_manifest(self.manifest, self.output_dir)
+
+    def __call__(self, outcome: JobOutcome) -> None:
+        name, _, part = outcome.key.partition("#")
+        with self.lock:
+            if not part:
+                self._finish(name, outcome)
+                return
+            got = self.part_outcomes[name]
+            got[part] = outcome
+            if len(got) < len(self.parts[name]):
+                return
+            failed = [o for o in got.values() if not o.ok]
+            total = JobOutcome(name, not failed, attempts=max(o.attempts for o in got.values()),
+                               elapsed_s=sum(o.elapsed_s for o in got.values()))
+            if failed:
+                total.error = f"piece {failed[0].key} failed: {failed[0].error}"
+            else:
+                try:
+                    join_parts(self.parts[name], self.output_dir / self.specs[name].filename, song=self.plan.song,
+                               config=self.specs[name].config)
+                    remove_parts(self.output_dir, name)
+                except MusicVideoError as exc:
+                    total.ok, total.error = False, f"joining the pieces failed: {exc}"
+            self._finish(name, total)
+
+
+def _song_track(song: Path, duration_s: float) -> SongTrack:
+    from ..video.probe import read_header
+
+    try:
+        info = read_header(song)
+        return SongTrack(song, duration_s, info.sample_rate or 48000, info.channels or 2)
+    except MusicVideoError:
+        return SongTrack(song, duration_s)
+
+
+def _write_xml(plan: BatchPlan, output_dir: Path, manifest: Manifest) -> Path:
+    clips = []
+    for record in manifest.clips.values():
+        if record.status == "ok":
+            clips.append(TimelineClip(record.name, output_dir / record.file, record.start_s, record.frames,
+                                      Fraction(record.fps), record.width, record.height))
+    fps = Fraction(manifest_fps(plan))
+    width = clips[0].width if clips else (plan.defaults.width or plan.defaults.size or 0)
+    height = clips[0].height if clips else (plan.defaults.height or plan.defaults.size or 0)
+    safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in plan.name) or "sequence"
+    return write_fcp_xml(output_dir / f"{safe}.xml", plan.name, clips, _song_track(plan.song, plan.song_duration_s),
+                         fps=fps, width=width, height=height)
+
+
+def manifest_fps(plan: BatchPlan) -> Fraction:
+    """The sequence frame rate: the plan's default fps (exact)."""
+    from ..config import exact_fps
+
+    return exact_fps(plan.defaults.fps)
+
+
+def run_batch(plan: str | Path | BatchPlan, output_dir: str | Path, *, workers: int | None = None,
+              ray: str | None = None, device: str = "auto", retries: int = 2, progress: bool = True) -> BatchResult:
+    """Render the clips of a plan into ``output_dir`` with a manifest and an FCP 7 XML sequence.
+
+    Parameters
+    ----------
+    plan : str, Path or BatchPlan
+        The plan TOML file (see :mod:`musicvideo.batch.plan`) or a loaded plan.
+    output_dir : str or Path
+        Created if missing; re-running into the same directory keeps complete clips and renders the rest.
+    workers : int, optional
+        Local worker processes (default: one per GPU, else one per two CPU cores).
+    ray : str, optional
+        Run on Ray instead: a cluster address, ``auto`` (the running cluster) or ``local`` (start one here).
+    device : str
+        ``auto``, ``cpu``, ``cuda``, ``cuda:N``: where local workers render (and seeds are selected).
+    retries : int
+        Extra attempts for a clip whose worker died.
+    progress : bool
+        One line per finished clip on stderr.
+
+    Returns
+    -------
+    BatchResult
+        ``failed`` lists clips that could not be rendered (their manifest records say why).
+    """
+    started = time.perf_counter()
+    plan = plan if isinstance(plan, BatchPlan) else load_plan(plan)
+    out = Path(output_dir).expanduser()
+    if out.exists() and not out.is_dir():
+        raise OutputError(f"output {out} is a file, not a directory (give a directory for the clips)")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"cannot create output directory {out}: {exc.strerror} (check the path)") from None
+    out = out.resolve()
+    if ray is not None:
+        connect_ray(ray)  # an unreachable cluster fails here, before any work
+    devices = None if ray is not None else local_devices(device, workers)
+
+    old = read_manifest(out)
+    manifest = Manifest(plan=str(plan.path), song=str(plan.song),
+                        checkpoint=str(plan.checkpoint) if plan.checkpoint else None)
+    cache: dict[str, Any] = {}
+    specs: dict[str, ClipSpec] = {}
+    jobs: list[RenderJob] = []
+    parts: dict[str, list[Path]] = {}
+    skipped: list[str] = []
+    ready: list[JobOutcome] = []
+    for clip in plan.clips:
+        seeds = _seeds_for(clip, plan, out, device, cache, progress)
+        config: RenderConfig = clip.config
+        if seeds is not None:
+            config = dataclasses.replace(config, walk=dataclasses.replace(config.walk, seeds=list(seeds)))
+        clip = dataclasses.replace(clip, config=config, seeds=seeds)
+        settings = settings_dict(dataclasses.replace(config, device="auto", batch_size=None))
+        path = out / clip.filename
+        previous = old.clips.get(clip.filename)
+        if clip_is_complete(previous, path, clip.n_frames, settings):
+            manifest.clips[clip.filename] = previous
+            skipped.append(clip.name)
+            continue
+        record = ClipRecord(name=clip.name, file=clip.filename, start_s=config.start_s,
+                            duration_s=float(config.duration_s or 0.0), fps=str(clip.fps), codec=config.video.codec,
+                            seeds=list(seeds or []), settings=settings)
+        manifest.clips[clip.filename] = record
+        specs[clip.name] = clip
+        common = dict(clip=clip.name, song=str(plan.song), checkpoint=str(plan.checkpoint) if plan.checkpoint else None,
+                      config=config)
+        if clip.split > 1:
+            parts[clip.name] = []
+            for index, (a, b) in enumerate(frame_ranges(clip.n_frames, clip.split)):
+                piece = part_path(out, clip.name, index, path.suffix)
+                parts[clip.name].append(piece)
+                piece.parent.mkdir(parents=True, exist_ok=True)
+                key = f"{clip.name}#{index}"
+                if part_is_complete(piece, b - a):
+                    ready.append(JobOutcome(key, True, str(piece), b - a))
+                else:
+                    jobs.append(RenderJob(key=key, output=str(piece), frame_range=(a, b), audio=False, **common))
+        else:
+            jobs.append(RenderJob(key=clip.name, output=str(path), **common))
+    cache.clear()  # free the selection model before the workers load theirs
+    json_path, csv_path = write_manifest(manifest, out)
+    if skipped:
+        _log(progress, f"kept {len(skipped)} complete clip(s): {', '.join(skipped)}")
+
+    tracker = _Progress(plan, out, manifest, specs, parts, progress)
+    for outcome in ready:  # pieces that an earlier, interrupted run finished count as done
+        tracker(outcome)
+    if jobs:
+        _log(progress, f"rendering {len(specs)} clip(s) as {len(jobs)} job(s) on "
+                       f"{'Ray' if ray is not None else ', '.join(devices or [])}")
+        if ray is not None:
+            run_ray(jobs, tracker, retries=retries)
+        else:
+            run_local(jobs, tracker, devices=devices or ["cpu"], retries=retries)
+    xml_path = _write_xml(plan, out, manifest)
+    records = list(manifest.clips.values())
+    return BatchResult(output_dir=out, records=records, rendered=tracker.rendered, skipped=skipped,
+                       failed=[r.name for r in records if r.status != "ok"], manifest_json=json_path,
+                       manifest_csv=csv_path, xml=xml_path, elapsed_s=time.perf_counter() - started)
+
+
+__all__ = ["BatchResult", "run_batch", "clip_is_complete", "manifest_fps"]

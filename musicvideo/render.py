@@ -1,0 +1,565 @@
+"""The streaming render loop: a song and a generator become a finished, in-sync video.
+
+::
+
+    song ─► analyze ─► reactive_curves ─► LatentWalk ─► batches of ws ─► G.synthesis ─► uint8 NHWC on the device
+         ─► (CUDA: pinned host buffer, copied on a side stream) ─► bounded queue ─► encoder thread ─► VideoWriter
+
+Generation, the device-to-host copy and encoding overlap: the main thread keeps the device busy while a background
+thread pipes finished batches into ffmpeg. Frames never touch the disk, and memory does not grow with song length
+(per-frame curves are O(N) floats; the queue holds a few batches). Every check of the user's input runs before any
+work starts, and an error or Ctrl-C leaves no output and no temporary file.
+
+Timing contract: frame ``i`` shows song time ``start + i / fps``; a clip of ``duration`` seconds has exactly
+``ceil(duration * fps)`` frames; a ``frame_range=(a, b)`` render holds exactly frames ``a..b-1`` of the full clip
+(bit-identical latents), which is what split renders join.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import queue
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from .atomic import check_output_path
+from .config import RenderConfig, exact_fps, frame_count
+from .errors import AudioError, CheckpointError, ConfigError, MusicVideoError, require_file
+
+FPS_RANGE = (1, 240)
+SIZE_RANGE = (16, 8192)
+QUEUE_BATCHES = 3  # batches between the generator and the encoder: enough to absorb jitter, small for memory
+
+
+@dataclass
+class RenderResult:
+    """What a render produced.
+
+    Attributes
+    ----------
+    path : Path
+        The finished video.
+    n_frames : int
+        Frames in it.
+    fps : float
+        Frame rate (``fps_exact`` keeps NTSC rates exact).
+    width, height : int
+        Output size in pixels.
+    elapsed_s : float
+        Wall time of the whole call, analysis and encoding included.
+    frames_per_s : float
+        ``n_frames / elapsed_s``.
+    device : str
+        Where the generator ran.
+    batch_size : int
+        Frames per batch at the end (smaller than at the start after an out-of-memory retry).
+    frame_range : tuple of int
+        The clip frames ``[a, b)`` in the file.
+    fps_exact : Fraction
+        The exact frame rate.
+    """
+
+    path: Path
+    n_frames: int
+    fps: float
+    width: int
+    height: int
+    elapsed_s: float
+    frames_per_s: float
+    device: str
+    batch_size: int
+    frame_range: tuple[int, int] = (0, 0)
+    fps_exact: Fraction = Fraction(0)
+
+
+@dataclass
+class RenderPlan:
+    """The checked inputs of a render (what :func:`plan_render` found); no work has been done yet."""
+
+    song: Path
+    output: Path
+    config: RenderConfig
+    fps: Fraction
+    start_s: float
+    duration_s: float
+    n_frames: int
+    frame_range: tuple[int, int]
+    device: torch.device
+    checkpoint: Path | None
+    width: int | None
+    height: int | None
+
+
+# ---------------------------------------------------------------- preflight
+
+
+def resolve_device(name: str) -> torch.device:
+    """The torch device for ``auto``, ``cpu``, ``cuda``, ``cuda:N`` or ``mps``.
+
+    Raises
+    ------
+    MusicVideoError
+        When the device asked for does not exist here (one line, with the fix).
+    """
+    name = (name or "auto").strip().lower()
+    mps = getattr(torch.backends, "mps", None)
+    mps_ok = bool(mps is not None and mps.is_available())
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        return torch.device("mps") if mps_ok else torch.device("cpu")
+    if name == "cpu":
+        return torch.device("cpu")
+    if name == "mps":
+        if not mps_ok:
+            raise MusicVideoError("--device mps asked for but Apple's Metal (MPS) is not available here "
+                                  "(use --device cpu or auto)")
+        return torch.device("mps")
+    if name == "cuda" or name.startswith("cuda:"):
+        if not torch.cuda.is_available():
+            build = "this torch build has no CUDA" if torch.version.cuda is None else "no CUDA GPU or driver found"
+            raise MusicVideoError(f"--device {name} asked for but CUDA is not available ({build}); "
+                                  "use --device cpu or auto")
+        try:
+            device = torch.device(name)
+        except RuntimeError:
+            raise ConfigError(f"bad device {name!r} (use cuda or cuda:N)") from None
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise MusicVideoError(f"--device {name}: there are only {torch.cuda.device_count()} CUDA device(s) "
+                                  f"(cuda:0..cuda:{torch.cuda.device_count() - 1})")
+        return device
+    raise ConfigError(f"unknown device {name!r} (use auto, cpu, cuda, cuda:N or mps)")
+
+
+def load_seeds_file(path: str | Path) -> list[int]:
+    """Keyframe seeds from a JSON file: ``{"seeds": [..], ...}`` (what ``musicvideo select`` writes) or ``[..]``.
+
+    Raises
+    ------
+    ConfigError
+        When the file is missing, not JSON, or holds no list of non-negative integers.
+    """
+    p = require_file(path, "seeds file", ConfigError)
+    try:
+        data = json.loads(p.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"seeds file {p} is not valid JSON: {exc}") from None
+    seeds = data.get("seeds") if isinstance(data, dict) else data
+    if not isinstance(seeds, list) or not seeds:
+        raise ConfigError(f"seeds file {p} must hold a non-empty list of seeds, as [1, 2] or {{\"seeds\": [1, 2]}}")
+    if not all(isinstance(s, int) and not isinstance(s, bool) and 0 <= s < 2**32 for s in seeds):
+        raise ConfigError(f"seeds file {p}: every seed must be an integer in 0..4294967295")
+    return [int(s) for s in seeds]
+
+
+def _requested_size(config: RenderConfig) -> tuple[int | None, int | None]:
+    if config.size is not None and (config.width is not None or config.height is not None):
+        raise ConfigError("give either size or width and height, not both")
+    if config.size is not None:
+        return config.size, config.size
+    if (config.width is None) != (config.height is None):
+        raise ConfigError("give both --width and --height (or --size for a square video)")
+    return config.width, config.height
+
+
+def _check_size(width: int, height: int, config: RenderConfig) -> None:
+    from .video.codecs import DNXHR_MIN_SIZE, needs_even_size
+
+    lo, hi = SIZE_RANGE
+    for name, value in (("width", width), ("height", height)):
+        if not lo <= value <= hi:
+            raise ConfigError(f"video {name} must be {lo}..{hi} pixels, got {value}")
+        if needs_even_size(config.video) and value % 2:
+            raise ConfigError(f"video {name} must be even for {config.video.codec} (yuv chroma is subsampled), "
+                              f"got {value} (use {value - 1} or {value + 1})")
+    if config.video.codec == "dnxhr" and (width < DNXHR_MIN_SIZE[0] or height < DNXHR_MIN_SIZE[1]):
+        raise ConfigError(f"DNxHR needs at least {DNXHR_MIN_SIZE[0]}x{DNXHR_MIN_SIZE[1]} pixels, got "
+                          f"{width}x{height} (use a larger size or --codec prores)")
+
+
+def plan_render(song: str | Path, *, checkpoint: str | Path | None = None, output: str | Path | None = None,
+                config: RenderConfig | None = None, seeds_file: str | Path | None = None, overwrite: bool = False,
+                frame_range: tuple[int, int] | None = None) -> RenderPlan:
+    """Check every input of a render without doing any work (cheap: reads the song's header only).
+
+    Parameters are those of :func:`render`.
+
+    Returns
+    -------
+    RenderPlan
+        The resolved song, output, frame rate, clip and device.
+
+    Raises
+    ------
+    MusicVideoError
+        The first problem found, as one line naming it and the fix.
+    """
+    from .audio import audio_duration_s
+    from .video.codecs import check_container, default_extension
+
+    config = config or RenderConfig()
+    fps = exact_fps(config.fps)
+    if not FPS_RANGE[0] <= fps <= FPS_RANGE[1]:
+        raise ConfigError(f"fps must be {FPS_RANGE[0]}..{FPS_RANGE[1]}, got {float(fps):g}")
+    width, height = _requested_size(config)
+    if width is not None and height is not None:
+        _check_size(width, height, config)
+    if config.batch_size is not None and config.batch_size < 1:
+        raise ConfigError(f"batch size must be at least 1, got {config.batch_size}")
+    if config.start_s < 0 or not math.isfinite(config.start_s):
+        raise ConfigError(f"--start must be >= 0 seconds, got {config.start_s}")
+    if config.duration_s is not None and not config.duration_s > 0:
+        raise ConfigError(f"--duration must be > 0 seconds, got {config.duration_s}")
+    device = resolve_device(config.device)
+
+    song_path = require_file(song, "song", AudioError)
+    if checkpoint is not None:
+        checkpoint = require_file(checkpoint, "checkpoint", CheckpointError)
+    if seeds_file is not None:
+        seeds = load_seeds_file(seeds_file)
+        config = dataclasses.replace(config, walk=dataclasses.replace(config.walk, seeds=seeds))
+
+    out = Path(output).expanduser() if output is not None else Path.cwd() / (song_path.stem +
+                                                                             default_extension(config.video))
+    check_container(out, config.video)
+    out = check_output_path(out, overwrite=overwrite)
+    if out.resolve() == song_path.resolve():
+        raise ConfigError(f"output {out} is the song itself (choose another -o)")
+
+    song_s = audio_duration_s(song_path)
+    if config.start_s >= song_s:
+        raise ConfigError(f"--start {config.start_s:g} s is past the end of {song_path.name} ({song_s:.3f} s long)")
+    duration = song_s - config.start_s if config.duration_s is None else float(config.duration_s)
+    if config.start_s + duration > song_s + 1e-3:
+        raise ConfigError(f"the clip ({config.start_s:g} s + {duration:g} s) runs past the end of {song_path.name} "
+                          f"({song_s:.3f} s); use a shorter --duration or leave it out")
+    n_frames = frame_count(duration, fps)
+    if n_frames < 1:
+        raise ConfigError(f"the clip is shorter than one frame ({duration:g} s at {float(fps):g} fps)")
+    a, b = (0, n_frames) if frame_range is None else (int(frame_range[0]), int(frame_range[1]))
+    if not 0 <= a < b <= n_frames:
+        raise ConfigError(f"frame range [{a}, {b}) is outside the clip's {n_frames} frames (0 <= a < b <= N)")
+    return RenderPlan(song=song_path, output=out, config=config, fps=fps, start_s=float(config.start_s),
+                      duration_s=duration, n_frames=n_frames, frame_range=(a, b), device=device,
+                      checkpoint=checkpoint, width=width, height=height)
+
+
+def auto_batch_size(device: torch.device, height: int, width: int, *, fp16: bool = True) -> int:
+    """Frames per generator batch for a device and resolution.
+
+    CPU/MPS: about half a megapixel per batch (larger batches gain nothing there and delay the encoder). CUDA:
+    what fits in 60 % of the free memory at a rough 0.6 kB of activations per pixel in fp16 (double in fp32),
+    as a power of two, at most 64; an out-of-memory error halves it during the render anyway.
+
+    Returns
+    -------
+    int
+        At least 1.
+    """
+    pixels = max(1, height * width)
+    if device.type == "cuda":
+        free, _total = torch.cuda.mem_get_info(device)
+        per_image = pixels * (600 if fp16 else 1200)
+        fit = int(0.6 * free // per_image)
+        size = 1
+        while size * 2 <= min(fit, 64):
+            size *= 2
+        return size
+    return int(min(16, max(1, 2**19 // pixels)))
+
+
+# ---------------------------------------------------------------- the loop
+
+
+def to_uint8_nhwc(images: torch.Tensor) -> torch.Tensor:
+    """``[B, 3, H, W]`` in [-1, 1] -> ``[B, H, W, 3]`` uint8 on the same device (rounded, clipped)."""
+    # +128 instead of +127.5: the cast truncates, so this rounds to nearest
+    return (images * 127.5 + 128).clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1).contiguous()
+
+
+def _is_out_of_memory(exc: BaseException) -> bool:
+    oom = getattr(torch, "OutOfMemoryError", None) or torch.cuda.OutOfMemoryError
+    return isinstance(exc, oom) or (isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower())
+
+
+class _EncoderThread(threading.Thread):
+    """Takes host batches from a bounded queue and pipes them into the VideoWriter, off the main thread."""
+
+    def __init__(self, writer: Any, progress: Any, depth: int) -> None:
+        super().__init__(name="musicvideo-encoder", daemon=True)
+        self.writer = writer
+        self.progress = progress
+        self.queue: queue.Queue = queue.Queue(maxsize=depth)
+        self.error: BaseException | None = None
+        self.cancelled = threading.Event()
+
+    def run(self) -> None:
+        while True:
+            item = self.queue.get()
+            if item is None:
+                return
+            frames, ready, release = item
+            try:
+                if self.error is None and not self.cancelled.is_set():
+                    if ready is not None:
+                        ready.synchronize()  # the device-to-host copy of this batch has landed
+                    self.writer.write(frames, copy=False)
+                    self.progress.update(len(frames))
+            except BaseException as exc:  # keep draining so the producer never blocks forever
+                self.error = exc
+            finally:
+                if release is not None:
+                    release()
+
+    def put(self, item: tuple) -> None:
+        """Queue a batch, waiting while the queue is full; re-raises an encoder error in the caller."""
+        while True:
+            if self.error is not None:
+                raise self.error
+            try:
+                self.queue.put(item, timeout=0.2)
+                return
+            except queue.Full:
+                continue
+
+    def finish(self) -> None:
+        """Wait until every queued batch is encoded; raise the encoder's error if there was one."""
+        self.put(None)
+        self.join()
+        if self.error is not None:
+            raise self.error
+
+    def cancel(self) -> None:
+        """Drop what is queued and stop (used on errors and Ctrl-C)."""
+        self.cancelled.set()
+        while True:
+            try:
+                item = self.queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is not None and item[2] is not None:
+                item[2]()
+        try:
+            self.queue.put_nowait(None)
+        except queue.Full:
+            pass
+        self.join(timeout=5)
+
+
+class _HostBuffers:
+    """A pool of pinned host buffers for CUDA batches, plus the side stream that copies into them."""
+
+    def __init__(self, device: torch.device, batch_size: int, height: int, width: int, count: int) -> None:
+        self.free: queue.Queue = queue.Queue()
+        for _ in range(count):
+            self.free.put(torch.empty((batch_size, height, width, 3), dtype=torch.uint8, pin_memory=True))
+        self.stream = torch.cuda.Stream(device)
+
+    def copy(self, frames: torch.Tensor) -> tuple[np.ndarray, Any, Callable[[], None]]:
+        buffer = self.free.get()  # blocks while the encoder still holds every buffer: back-pressure
+        host = buffer[:frames.shape[0]]
+        self.stream.wait_stream(torch.cuda.current_stream(frames.device))
+        with torch.cuda.stream(self.stream):
+            host.copy_(frames, non_blocking=True)
+            frames.record_stream(self.stream)
+            ready = torch.cuda.Event()
+            ready.record(self.stream)
+        return host.numpy(), ready, lambda: self.free.put(buffer)
+
+
+def _generate(generator: Any, batch: Any, noise_mode: str) -> torch.Tensor:
+    images = generator.synthesis(batch.ws, noise_mode=noise_mode, noise_scale=batch.noise_scale)
+    return to_uint8_nhwc(images)
+
+
+def stream_frames(generator: Any, walk: Any, writer: Any, *, start: int, stop: int, batch_size: int,
+                  noise_mode: str = "const", progress: Any = None,
+                  log: Callable[[str], None] | None = None) -> int:
+    """Render frames ``[start, stop)`` of ``walk`` through ``generator`` into ``writer``.
+
+    Parameters
+    ----------
+    generator : Generator
+        On the walk's device.
+    walk : LatentWalk
+        Supplies the ws of each batch.
+    writer : VideoWriter
+        Receives uint8 ``[B, H, W, 3]`` batches (``write(frames, copy=False)``).
+    start, stop : int
+        Frame range.
+    batch_size : int
+        Frames per batch at the start; halved on an out-of-memory error (the batch is retried). Batches are
+        aligned to multiples of it, so a range starting on a multiple renders bit-identical frames to a full render.
+    noise_mode : str
+        Passed to ``synthesis``.
+    progress : tqdm, optional
+        Updated with encoded frames.
+    log : callable, optional
+        Receives one-line notices (batch size halved).
+
+    Returns
+    -------
+    int
+        The batch size in use at the end.
+    """
+    device = walk.device
+    if progress is None:
+        from tqdm import tqdm
+
+        progress = tqdm(disable=True)
+    pool = None
+    if device.type == "cuda":
+        pool = _HostBuffers(device, batch_size, int(generator.img_height), int(generator.img_width),
+                            QUEUE_BATCHES + 2)
+    encoder = _EncoderThread(writer, progress, QUEUE_BATCHES)
+    encoder.start()
+    try:
+        pos = start
+        with torch.inference_mode():
+            while pos < stop:
+                # batches sit on a grid of the batch size counted from frame 0, so a range that starts on it is
+                # cut into the very batches of a full render (the generator's float results depend on the batch)
+                end = min((pos // batch_size + 1) * batch_size, stop)
+                try:
+                    frames = _generate(generator, walk.batch(pos, end), noise_mode)
+                except Exception as exc:
+                    if not _is_out_of_memory(exc):
+                        raise
+                    if batch_size == 1:
+                        raise MusicVideoError(f"out of {device.type} memory even at batch size 1 "
+                                              "(render a smaller --size, or use --device cpu)") from None
+                    del exc
+                    if device.type == "cuda":
+                        torch.cuda.empty_cache()
+                    batch_size = max(1, batch_size // 2)
+                    if log is not None:
+                        log(f"out of memory: batch size halved to {batch_size}")
+                    continue
+                if pool is not None:
+                    encoder.put(pool.copy(frames))
+                else:
+                    encoder.put((frames.cpu().numpy(), None, None))
+                pos = end
+        encoder.finish()
+    except BaseException:
+        encoder.cancel()
+        raise
+    return batch_size
+
+
+# ---------------------------------------------------------------- entry point
+
+
+def render(song: str | Path, *, checkpoint: str | Path | None = None, output: str | Path | None = None,
+           config: RenderConfig | None = None, seeds_file: str | Path | None = None, overwrite: bool = False,
+           progress: bool = True, frame_range: tuple[int, int] | None = None, audio: bool = True,
+           generator: Any = None) -> RenderResult:
+    """Render a music video: the song's audio drives a walk through the generator's latent space.
+
+    Parameters
+    ----------
+    song : str or Path
+        The audio file (mp3, wav, flac, ogg, m4a, ...).
+    checkpoint : str or Path, optional
+        A StyleGAN2 checkpoint; None uses the embedded default network (ignored when ``generator`` is given).
+    output : str or Path, optional
+        The video to write; default ``<song stem>.mp4`` (``.mov`` for prores/dnxhr) in the current directory.
+    config : RenderConfig, optional
+        Every knob (fps, size, clip, seed, device, batch size, analysis, curves, walk, video).
+    seeds_file : str or Path, optional
+        JSON keyframe seeds (``{"seeds": [...]}`` from ``musicvideo select``, or a plain list).
+    overwrite : bool
+        Replace an existing output.
+    progress : bool
+        Show a progress bar (frames, fps, ETA) on stderr.
+    frame_range : tuple of int, optional
+        Render only clip frames ``[a, b)`` (for split renders); the file holds exactly those frames, with the
+        matching stretch of audio when ``audio`` is true.
+    audio : bool
+        Mux the song's audio (trimmed to the clip or range).
+    generator : Generator, optional
+        An already loaded generator (moved to the configured device); saves loading it again in batch work.
+
+    Returns
+    -------
+    RenderResult
+
+    Raises
+    ------
+    MusicVideoError
+        For bad input, before any work starts (missing song/checkpoint, unwritable or existing output, fps or size
+        out of range, clip outside the song, a device that is not there).
+
+    Examples
+    --------
+    >>> import musicvideo                                                             # doctest: +SKIP
+    >>> musicvideo.render("song.mp3", output="video.mp4").path                        # doctest: +SKIP
+    PosixPath('video.mp4')
+    """
+    t0 = time.perf_counter()
+    plan = plan_render(song, checkpoint=checkpoint, output=output, config=config, seeds_file=seeds_file,
+                       overwrite=overwrite, frame_range=frame_range)
+    config = plan.config
+    device = plan.device
+
+    if generator is None:
+        from .generator import load_generator
+
+        generator = load_generator(plan.checkpoint, device=str(device))
+    else:
+        generator = generator.to(device)
+    generator.eval()
+    in_w, in_h = int(generator.img_width), int(generator.img_height)
+    width, height = (plan.width, plan.height) if plan.width is not None else (in_w, in_h)
+    if plan.width is None:
+        _check_size(width, height, config)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+    batch_size = config.batch_size or auto_batch_size(device, in_h, in_w)
+
+    # ---- analysis and the walk (O(N) floats)
+    from .audio import analyze, reactive_curves
+    from .motion.walk import LatentWalk
+    from .video.encoder import AudioSource, VideoWriter
+
+    features = analyze(plan.song, fps=plan.fps, start_s=plan.start_s, duration_s=plan.duration_s,
+                       config=config.analysis)
+    curves = reactive_curves(features, config.curves)
+    if len(curves.speed) != plan.n_frames:
+        raise RuntimeError(f"analysis gave {len(curves.speed)} frames, expected {plan.n_frames}")
+    walk = LatentWalk(generator, curves, config.walk, seed=config.seed, device=device)
+
+    a, b = plan.frame_range
+    source = None
+    if audio:
+        seg_start = plan.start_s + float(Fraction(a) / plan.fps)
+        seg_end = min(plan.start_s + float(Fraction(b) / plan.fps), plan.start_s + plan.duration_s)
+        source = AudioSource(plan.song, start_s=seg_start, duration_s=seg_end - seg_start)
+
+    from tqdm import tqdm
+
+    bar = tqdm(total=b - a, unit="frame", desc=plan.output.name, disable=not progress, dynamic_ncols=True,
+               file=sys.stderr, smoothing=0.1)
+    try:
+        with VideoWriter(plan.output, width=width, height=height, fps=plan.fps, config=config.video,
+                         audio=source, overwrite=overwrite, input_width=in_w, input_height=in_h,
+                         queue_batches=0) as writer:
+            batch_size = stream_frames(generator, walk, writer, start=a, stop=b, batch_size=batch_size,
+                                       noise_mode=config.walk.noise_mode, progress=bar, log=bar.write)
+            path = writer.close()
+    finally:
+        bar.close()
+    elapsed = time.perf_counter() - t0
+    return RenderResult(path=Path(path), n_frames=b - a, fps=float(plan.fps), width=width, height=height,
+                        elapsed_s=elapsed, frames_per_s=(b - a) / elapsed if elapsed > 0 else 0.0,
+                        device=str(device), batch_size=batch_size, frame_range=(a, b), fps_exact=plan.fps)

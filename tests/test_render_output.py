@@ -1,0 +1,179 @@
+"""musicvideo.render: the finished file (codec, frame count, audio), motion that follows the music, determinism,
+frame ranges for split renders, and the out-of-memory retry."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from musicvideo.config import RenderConfig, frame_count
+from musicvideo.errors import ConfigError, MusicVideoError
+from musicvideo.render import auto_batch_size, load_seeds_file, plan_render, render
+from musicvideo.video.probe import probe, read_frames
+
+from _render_helpers import leftovers, lossless, loud_sections, tiny_generator, write_loud_quiet_song
+
+FPS = 15
+BASE = RenderConfig(fps=FPS, size=64, device="cpu")
+
+
+@pytest.fixture(scope="module")
+def song(tmp_path_factory):
+    """A 4 s song, quiet and loud second by second, analysed once (cache in a temp dir)."""
+    root = tmp_path_factory.mktemp("render_song")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MUSICVIDEO_CACHE_DIR", str(root / "cache"))
+        yield write_loud_quiet_song(root / "loud_quiet.wav", seconds=4.0, section_s=1.0)
+
+
+@pytest.fixture(scope="module")
+def G():
+    return tiny_generator()
+
+
+def test_h264_output_has_exact_frames_and_the_clips_audio(song, G, tmp_path):
+    start, duration, fps = 0.5, 1.05, 30  # 31.5 frames -> 32
+    config = dataclasses.replace(BASE, fps=fps, start_s=start, duration_s=duration)
+    result = render(song, output=tmp_path / "clip.mp4", config=config, generator=G, progress=False)
+    info = probe(result.path)
+    assert (info.video_codec, info.pix_fmt, info.width, info.height) == ("h264", "yuv420p", 64, 64)
+    assert info.n_frames == result.n_frames == math.ceil(duration * fps) == 32
+    assert info.fps == fps and info.has_faststart
+    assert info.audio_codec == "aac" and info.sample_rate == 22050 and info.channels == 1
+    assert abs(info.audio_duration_s - duration) <= 1 / fps + 0.025  # one frame, plus one AAC frame
+    assert result.width == 64 and result.device == "cpu" and result.frames_per_s > 0
+    assert leftovers(tmp_path) == []
+
+
+def test_prores_output_is_prores_with_pcm_audio(song, G, tmp_path):
+    config = dataclasses.replace(BASE, duration_s=0.5, video=dataclasses.replace(BASE.video, codec="prores"))
+    result = render(song, output=tmp_path / "clip.mov", config=config, generator=G, progress=False)
+    info = probe(result.path)
+    assert info.video_codec == "prores" and info.audio_codec.startswith("pcm_")
+    assert info.n_frames == frame_count(0.5, FPS)
+
+
+def test_visual_change_follows_loudness(song, G, tmp_path):
+    result = render(song, output=tmp_path / "moves.mp4", config=BASE, generator=G, progress=False)
+    frames = read_frames(result.path).astype(np.float32)
+    change = np.abs(frames[1:] - frames[:-1]).mean(axis=(1, 2, 3))  # frame i -> i+1
+    loud = loud_sections(len(frames), FPS)[1:]
+    from musicvideo.audio import analyze, reactive_curves
+
+    loudness = reactive_curves(analyze(song, fps=FPS)).loudness[1:]
+    assert change[loud].mean() > 1.8 * change[~loud].mean()  # loud sections move visibly faster
+    assert np.corrcoef(change, loudness)[0, 1] > 0.4
+
+
+def test_same_seed_same_frames(song, G, tmp_path):
+    config = lossless(BASE, duration_s=1.0, seed=7)
+    a = read_frames(render(song, output=tmp_path / "a.mp4", config=config, generator=G, progress=False).path)
+    b = read_frames(render(song, output=tmp_path / "b.mp4", config=config, generator=G, progress=False).path)
+    other = dataclasses.replace(config, seed=8)
+    c = read_frames(render(song, output=tmp_path / "c.mp4", config=other, generator=G, progress=False).path)
+    assert a.shape == (15, 64, 64, 3)
+    np.testing.assert_array_equal(a, b)
+    assert np.abs(a.astype(int) - c.astype(int)).mean() > 1
+
+
+def test_frame_ranges_equal_the_frames_of_a_full_render(song, G, tmp_path):
+    config = lossless(BASE, start_s=0.4, duration_s=2.0, batch_size=4)  # 30 frames
+    full = read_frames(render(song, output=tmp_path / "full.mp4", config=config, generator=G, progress=False).path)
+    pieces = []
+    for a, b in ((0, 8), (8, 20), (20, 30)):  # boundaries on the batch grid: the very same batches
+        part = render(song, output=tmp_path / f"part{a}.mp4", config=config, generator=G, progress=False,
+                      frame_range=(a, b))
+        assert part.n_frames == b - a and part.frame_range == (a, b)
+        info = probe(part.path)
+        assert info.n_frames == b - a
+        assert abs(info.audio_duration_s - (b - a) / FPS) <= 1 / FPS + 0.025
+        pieces.append(read_frames(part.path))
+    np.testing.assert_array_equal(np.concatenate(pieces), full)
+    # off the grid the latents are still exact; the generator's batched float math may differ by a rounding step
+    odd = read_frames(render(song, output=tmp_path / "odd.mp4", config=config, generator=G, progress=False,
+                             frame_range=(5, 11), audio=False).path)
+    assert np.abs(odd.astype(int) - full[5:11]).max() <= 1
+    assert probe(tmp_path / "odd.mp4").audio_codec is None
+
+
+class _OutOfMemoryAbove:
+    """Wraps a generator; synthesis of more than ``limit`` frames raises CUDA's out-of-memory error."""
+
+    def __init__(self, generator, limit):
+        self.generator, self.limit, self.calls = generator, limit, []
+
+    def __getattr__(self, name):
+        return getattr(self.generator, name)
+
+    def to(self, device):
+        return self
+
+    def eval(self):
+        return self
+
+    def synthesis(self, ws, **kwargs):
+        self.calls.append(len(ws))
+        if len(ws) > self.limit:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB (injected by the test)")
+        return self.generator.synthesis(ws, **kwargs)
+
+
+def test_out_of_memory_halves_the_batch_and_carries_on(song, G, tmp_path):
+    fake = _OutOfMemoryAbove(G, limit=3)
+    config = lossless(BASE, duration_s=1.0, batch_size=16)
+    result = render(song, output=tmp_path / "oom.mp4", config=config, generator=fake, progress=False)
+    assert result.batch_size == 2 and fake.calls[:4] == [15, 8, 4, 2]  # 16 -> 8 -> 4 -> 2 (15 frames in all)
+    reference = render(song, output=tmp_path / "ref.mp4", config=dataclasses.replace(config, batch_size=2),
+                       generator=G, progress=False)
+    np.testing.assert_array_equal(read_frames(result.path), read_frames(reference.path))
+    with pytest.raises(MusicVideoError, match="batch size 1"):
+        render(song, output=tmp_path / "never.mp4", config=config, generator=_OutOfMemoryAbove(G, 0),
+               progress=False)
+    assert not (tmp_path / "never.mp4").exists() and leftovers(tmp_path) == []
+
+
+def test_output_size_and_aspect_differ_from_the_generator(song, G, tmp_path):
+    config = dataclasses.replace(BASE, size=None, width=96, height=64, duration_s=0.4)
+    for fit in ("crop", "pad"):
+        cfg = dataclasses.replace(config, video=dataclasses.replace(config.video, fit=fit))
+        info = probe(render(song, output=tmp_path / f"{fit}.mp4", config=cfg, generator=G, progress=False).path)
+        assert (info.width, info.height) == (96, 64)
+    native = render(song, output=tmp_path / "native.mp4", config=dataclasses.replace(config, width=None, height=None),
+                    generator=G, progress=False)
+    assert (native.width, native.height) == (32, 32)  # no size given: the generator's own
+
+
+def test_default_output_is_the_songs_name_in_the_current_directory(song, G, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = render(song, config=dataclasses.replace(BASE, duration_s=0.2), generator=G, progress=False)
+    assert result.path.resolve() == (tmp_path / "loud_quiet.mp4").resolve() and result.path.exists()
+    with pytest.raises(MusicVideoError, match="--overwrite"):
+        render(song, config=dataclasses.replace(BASE, duration_s=0.2), generator=G, progress=False)
+    again = render(song, config=dataclasses.replace(BASE, duration_s=0.4), generator=G, progress=False,
+                   overwrite=True)
+    assert probe(again.path).n_frames == 6
+
+
+def test_seeds_file_sets_the_keyframes(song, tmp_path):
+    as_dict = tmp_path / "seeds.json"
+    as_dict.write_text(json.dumps({"seeds": [5, 9, 2], "traits": {"color": "yellow"}}))
+    as_list = tmp_path / "list.json"
+    as_list.write_text("[5, 9, 2]")
+    assert load_seeds_file(as_dict) == load_seeds_file(as_list) == [5, 9, 2]
+    plan = plan_render(song, output=tmp_path / "x.mp4", config=BASE, seeds_file=as_dict)
+    assert plan.config.walk.seeds == [5, 9, 2]
+    for bad in ("{\"seeds\": []}", "[1, \"a\"]", "not json", "{\"seeds\": [-3]}"):
+        as_list.write_text(bad)
+        with pytest.raises(ConfigError):
+            load_seeds_file(as_list)
+
+
+def test_automatic_batch_size_shrinks_with_resolution():
+    cpu = torch.device("cpu")
+    sizes = [auto_batch_size(cpu, r, r) for r in (32, 256, 512, 1024, 4096)]
+    assert sizes == sorted(sizes, reverse=True) and sizes[-1] == 1 and sizes[0] <= 16
