@@ -42,15 +42,16 @@ CONFIG = GeneratorConfig(
     z_dim=64, c_dim=0, w_dim=64, img_resolution=256, img_channels=3,
     mapping_layers=4, mapping_lr_mul=0.01,
     channel_base=2048, channel_max=64,     # 64 channels up to 32 px, then 32, 16, 8: fast on a CPU
-    num_fp16_res=0, conv_clamp=256, architecture="skip", init_res=(4, 4))
+    num_fp16_res=0, architecture="skip", init_res=(4, 4),
+    conv_clamp=1.0)  # a low clamp saturates the features: crisp, marbled shapes instead of soft blur
 
 # Hand-chosen scales (see the module docstring).
 KNOBS = {
-    "affine_gain": 2.0,         # std of the style deviations around the bias of 1
-    "rgb_gain": {4: 3.0, 8: 2.6, 16: 2.0, 32: 1.3, 64: 0.7, 128: 0.35, 256: 0.18},
+    "affine_gain": 3.0,         # std of the style deviations around the bias of 1: seeds differ strongly
+    "rgb_gain": {4: 0.16, 8: 0.2, 16: 0.25, 32: 0.3, 64: 0.33, 128: 0.33, 256: 0.28},  # toRGB weight std per block
     "rgb_bias": 0.0,
-    "conv_bias": 0.3,
-    "kernel_smooth": 0.6,       # 0 = white kernels, 1 = fully blurred 3x3 kernels
+    "conv_bias": 0.3,           # std of the conv biases: thresholds of the lrelu/clamp folds
+    "kernel_smooth": 1.0,       # 0 = white 3x3 kernels, 1 = fully blurred (spatially coherent) kernels
     "noise_strength": {64: 0.02, 128: 0.04, 256: 0.05},
     "w_avg_samples": 10_000,
     "calibration_samples": 64,  # images averaged to centre the colours

@@ -91,7 +91,7 @@ def _run_preview(args: argparse.Namespace) -> int:
 def _add_inspect(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("inspect", help="describe a checkpoint: format, resolution, dims, parameters",
                        description="Describe a StyleGAN2 checkpoint without running anything from it.")
-    p.add_argument("checkpoint")
+    p.add_argument("checkpoint", help="NVlabs .pkl, rosinality .pt or native .safetensors (recognised by content)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(handler=_run_inspect)
 
@@ -105,15 +105,18 @@ def _run_inspect(args: argparse.Namespace) -> int:
     else:
         width = max(len(k) for k in info)
         for key, value in info.items():
-            print(f"{key:<{width}}  {value}")
+            shown = json.dumps(value, sort_keys=True) if isinstance(value, (dict, list)) else value
+            print(f"{key:<{width}}  {shown}")
     return 0
 
 
 def _add_convert(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("convert", help="convert a checkpoint to the native .safetensors format")
-    p.add_argument("checkpoint")
+    p = sub.add_parser("convert", help="convert a checkpoint to the native .safetensors format",
+                       description="Convert an NVlabs .pkl (PyTorch or TensorFlow) or rosinality .pt to the native "
+                                   "format (safetensors: no code, loads fast). Nothing is written if it fails.")
+    p.add_argument("checkpoint", help="the checkpoint to convert (format recognised from its content)")
     p.add_argument("output", help="OUT.safetensors")
-    p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
     p.set_defaults(handler=_run_convert)
 
 

@@ -38,6 +38,12 @@ def _waveform_envelope(path: str | Path, start_s: float, end_s: float, columns: 
     return times, low, high
 
 
+def _legend_above(ax, fontsize: int) -> None:
+    """Legend in a row just above the axes, so it never hides a curve."""
+    ax.legend(loc="lower right", bbox_to_anchor=(1.0, 1.0), ncol=3, frameon=False, fontsize=fontsize - 1,
+              borderaxespad=0.1, handlelength=1.5)
+
+
 def draw_curves(song: str | Path, features, curves, *, size: tuple[int, int] = PNG_SIZE, title: str | None = None):
     """Draw the curves figure; returns ``(figure, axes)`` (matplotlib Agg, not shown).
 
@@ -79,14 +85,14 @@ def draw_curves(song: str | Path, features, curves, *, size: tuple[int, int] = P
     ax.set_ylim(-1.05, 1.05)
     ax.set_ylabel("waveform", fontsize=fontsize)
     ax.vlines(beats, -1.05, 1.05, color="#dd8452", linewidth=0.8, alpha=0.8, label="beats")
-    ax.legend(loc="upper right", fontsize=fontsize - 1, framealpha=0.8)
+    _legend_above(ax, fontsize)
 
     ax = axes[1]
     ax.plot(t, features.loudness, color="#999999", linewidth=0.8, label="loudness (raw, 0 = %g dBFS)" % -60)
     ax.plot(t, curves.loudness, color="#55a868", linewidth=1.6, label="loudness (smoothed, normalised)")
     ax.set_ylim(-0.03, 1.05)
     ax.set_ylabel("loudness 0..1", fontsize=fontsize)
-    ax.legend(loc="upper right", fontsize=fontsize - 1, framealpha=0.8)
+    _legend_above(ax, fontsize)
 
     ax = axes[2]
     ax.plot(t, features.onset, color="#8172b3", linewidth=0.8, label="onset strength")
@@ -94,7 +100,7 @@ def draw_curves(song: str | Path, features, curves, *, size: tuple[int, int] = P
     ax.vlines(beats, 0, 1.05, color="#dd8452", linewidth=0.6, alpha=0.35)
     ax.set_ylim(-0.03, 1.05)
     ax.set_ylabel("onsets / pulse", fontsize=fontsize)
-    ax.legend(loc="upper right", fontsize=fontsize - 1, framealpha=0.8)
+    _legend_above(ax, fontsize)
 
     ax = axes[3]
     ax.fill_between(t, 0, curves.speed, color="#c44e52", alpha=0.25, linewidth=0)
@@ -103,7 +109,7 @@ def draw_curves(song: str | Path, features, curves, *, size: tuple[int, int] = P
     ax.set_ylim(0, max(top * 1.1, 0.1))
     ax.set_ylabel("speed (seg/s)", fontsize=fontsize)
     ax.set_xlabel("time (s)", fontsize=fontsize)
-    ax.legend(loc="upper right", fontsize=fontsize - 1, framealpha=0.8)
+    _legend_above(ax, fontsize)
 
     for ax in axes:
         ax.set_xlim(start, max(end, start + 1e-3))
@@ -114,7 +120,7 @@ def draw_curves(song: str | Path, features, curves, *, size: tuple[int, int] = P
         title = (f"{Path(song).name}  —  {features.tempo_bpm:.1f} BPM, {len(beats)} beats, "
                  f"{features.n_frames} frames at {fps:.6g} fps, {start:.2f}–{end:.2f} s")
     fig.suptitle(title, fontsize=fontsize + 1)
-    fig.tight_layout(rect=(0, 0, 1, 0.97) if not small else (0, 0, 1, 0.95), h_pad=0.4)
+    fig.tight_layout(rect=(0, 0, 1, 0.98) if not small else (0, 0, 1, 0.97), h_pad=0.6)
     return fig, list(axes)
 
 

@@ -20,21 +20,25 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
 import queue
 import sys
 import threading
 import time
+import types
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
-import torch
 
 from .atomic import check_output_path
 from .config import RenderConfig, exact_fps, frame_count
 from .errors import AudioError, CheckpointError, ConfigError, MusicVideoError, require_file
+
+if TYPE_CHECKING:  # torch is imported on first use, so bad input is reported without waiting for it
+    import torch
 
 FPS_RANGE = (1, 240)
 SIZE_RANGE = (16, 8192)
@@ -111,6 +115,8 @@ def resolve_device(name: str) -> torch.device:
     MusicVideoError
         When the device asked for does not exist here (one line, with the fix).
     """
+    import torch
+
     name = (name or "auto").strip().lower()
     mps = getattr(torch.backends, "mps", None)
     mps_ok = bool(mps is not None and mps.is_available())
@@ -205,7 +211,7 @@ def plan_render(song: str | Path, *, checkpoint: str | Path | None = None, outpu
         The first problem found, as one line naming it and the fix.
     """
     from .audio import audio_duration_s
-    from .video.codecs import check_container, default_extension
+    from .video.codecs import check_container, default_extension, resolve_encoder
 
     config = config or RenderConfig()
     fps = exact_fps(config.fps)
@@ -220,7 +226,6 @@ def plan_render(song: str | Path, *, checkpoint: str | Path | None = None, outpu
         raise ConfigError(f"--start must be >= 0 seconds, got {config.start_s}")
     if config.duration_s is not None and not config.duration_s > 0:
         raise ConfigError(f"--duration must be > 0 seconds, got {config.duration_s}")
-    device = resolve_device(config.device)
 
     song_path = require_file(song, "song", AudioError)
     if checkpoint is not None:
@@ -249,6 +254,8 @@ def plan_render(song: str | Path, *, checkpoint: str | Path | None = None, outpu
     a, b = (0, n_frames) if frame_range is None else (int(frame_range[0]), int(frame_range[1]))
     if not 0 <= a < b <= n_frames:
         raise ConfigError(f"frame range [{a}, {b}) is outside the clip's {n_frames} frames (0 <= a < b <= N)")
+    device = resolve_device(config.device)
+    resolve_encoder(config.video)  # nvenc='on' without NVENC, or an encoder missing from the ffmpeg build
     return RenderPlan(song=song_path, output=out, config=config, fps=fps, start_s=float(config.start_s),
                       duration_s=duration, n_frames=n_frames, frame_range=(a, b), device=device,
                       checkpoint=checkpoint, width=width, height=height)
@@ -266,6 +273,8 @@ def auto_batch_size(device: torch.device, height: int, width: int, *, fp16: bool
     int
         At least 1.
     """
+    import torch
+
     pixels = max(1, height * width)
     if device.type == "cuda":
         free, _total = torch.cuda.mem_get_info(device)
@@ -283,11 +292,17 @@ def auto_batch_size(device: torch.device, height: int, width: int, *, fp16: bool
 
 def to_uint8_nhwc(images: torch.Tensor) -> torch.Tensor:
     """``[B, 3, H, W]`` in [-1, 1] -> ``[B, H, W, 3]`` uint8 on the same device (rounded, clipped)."""
+    import torch
+
+    if images.dtype != torch.float32:
+        images = images.float()  # fp16 has 1/8 steps between 128 and 256: scale in fp32
     # +128 instead of +127.5: the cast truncates, so this rounds to nearest
     return (images * 127.5 + 128).clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1).contiguous()
 
 
 def _is_out_of_memory(exc: BaseException) -> bool:
+    import torch
+
     oom = getattr(torch, "OutOfMemoryError", None) or torch.cuda.OutOfMemoryError
     return isinstance(exc, oom) or (isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower())
 
@@ -295,9 +310,11 @@ def _is_out_of_memory(exc: BaseException) -> bool:
 class _EncoderThread(threading.Thread):
     """Takes host batches from a bounded queue and pipes them into the VideoWriter, off the main thread."""
 
-    def __init__(self, writer: Any, progress: Any, depth: int) -> None:
+    def __init__(self, writer: Any, progress: Any, depth: int, *, writer_keeps_frames: bool = False) -> None:
         super().__init__(name="musicvideo-encoder", daemon=True)
         self.writer = writer
+        # a writer that queues frames internally must copy them before the buffer goes back to the pool
+        self.copy = writer_keeps_frames
         self.progress = progress
         self.queue: queue.Queue = queue.Queue(maxsize=depth)
         self.error: BaseException | None = None
@@ -313,7 +330,7 @@ class _EncoderThread(threading.Thread):
                 if self.error is None and not self.cancelled.is_set():
                     if ready is not None:
                         ready.synchronize()  # the device-to-host copy of this batch has landed
-                    self.writer.write(frames, copy=False)
+                    self.writer.write(frames, copy=self.copy)
                     self.progress.update(len(frames))
             except BaseException as exc:  # keep draining so the producer never blocks forever
                 self.error = exc
@@ -360,12 +377,16 @@ class _HostBuffers:
     """A pool of pinned host buffers for CUDA batches, plus the side stream that copies into them."""
 
     def __init__(self, device: torch.device, batch_size: int, height: int, width: int, count: int) -> None:
+        import torch
+
         self.free: queue.Queue = queue.Queue()
         for _ in range(count):
             self.free.put(torch.empty((batch_size, height, width, 3), dtype=torch.uint8, pin_memory=True))
         self.stream = torch.cuda.Stream(device)
 
     def copy(self, frames: torch.Tensor) -> tuple[np.ndarray, Any, Callable[[], None]]:
+        import torch
+
         buffer = self.free.get()  # blocks while the encoder still holds every buffer: back-pressure
         host = buffer[:frames.shape[0]]
         self.stream.wait_stream(torch.cuda.current_stream(frames.device))
@@ -383,8 +404,8 @@ def _generate(generator: Any, batch: Any, noise_mode: str) -> torch.Tensor:
 
 
 def stream_frames(generator: Any, walk: Any, writer: Any, *, start: int, stop: int, batch_size: int,
-                  noise_mode: str = "const", progress: Any = None,
-                  log: Callable[[str], None] | None = None) -> int:
+                  noise_mode: str = "const", progress: Any = None, log: Callable[[str], None] | None = None,
+                  writer_keeps_frames: bool = False) -> int:
     """Render frames ``[start, stop)`` of ``walk`` through ``generator`` into ``writer``.
 
     Parameters
@@ -406,12 +427,16 @@ def stream_frames(generator: Any, walk: Any, writer: Any, *, start: int, stop: i
         Updated with encoded frames.
     log : callable, optional
         Receives one-line notices (batch size halved).
+    writer_keeps_frames : bool
+        The writer holds on to the arrays it is given (a queueing writer): hand it copies.
 
     Returns
     -------
     int
         The batch size in use at the end.
     """
+    import torch
+
     device = walk.device
     if progress is None:
         from tqdm import tqdm
@@ -421,7 +446,7 @@ def stream_frames(generator: Any, walk: Any, writer: Any, *, start: int, stop: i
     if device.type == "cuda":
         pool = _HostBuffers(device, batch_size, int(generator.img_height), int(generator.img_width),
                             QUEUE_BATCHES + 2)
-    encoder = _EncoderThread(writer, progress, QUEUE_BATCHES)
+    encoder = _EncoderThread(writer, progress, QUEUE_BATCHES, writer_keeps_frames=writer_keeps_frames)
     encoder.start()
     try:
         pos = start
@@ -455,6 +480,16 @@ def stream_frames(generator: Any, walk: Any, writer: Any, *, start: int, stop: i
         encoder.cancel()
         raise
     return batch_size
+
+
+def _parallel_encoding(device: Any, video: Any, n_frames: int) -> bool:
+    """Encode with several ffmpeg processes at once: a CUDA render outpaces one CPU encoder (no NVENC) when there
+    are cores to spare; on a CPU render the generator is the bottleneck and the cores are busy already."""
+    from .video.codecs import resolve_encoder
+
+    if device.type != "cuda" or (os.cpu_count() or 1) < 8 or n_frames < 256:
+        return False
+    return not resolve_encoder(video).endswith("_nvenc")
 
 
 # ---------------------------------------------------------------- entry point
@@ -509,6 +544,8 @@ def render(song: str | Path, *, checkpoint: str | Path | None = None, output: st
     t0 = time.perf_counter()
     plan = plan_render(song, checkpoint=checkpoint, output=output, config=config, seeds_file=seeds_file,
                        overwrite=overwrite, frame_range=frame_range)
+    import torch
+
     config = plan.config
     device = plan.device
 
@@ -550,12 +587,20 @@ def render(song: str | Path, *, checkpoint: str | Path | None = None, output: st
 
     bar = tqdm(total=b - a, unit="frame", desc=plan.output.name, disable=not progress, dynamic_ncols=True,
                file=sys.stderr, smoothing=0.1)
+    writer_args = dict(width=width, height=height, fps=plan.fps, config=config.video, audio=source,
+                       overwrite=overwrite, input_width=in_w, input_height=in_h)
+    parallel = _parallel_encoding(device, config.video, b - a)
+    if parallel:
+        from .video.segmented import SegmentedVideoWriter
+
+        writer = SegmentedVideoWriter(plan.output, **writer_args)
+    else:
+        writer = VideoWriter(plan.output, queue_batches=0, **writer_args)
     try:
-        with VideoWriter(plan.output, width=width, height=height, fps=plan.fps, config=config.video,
-                         audio=source, overwrite=overwrite, input_width=in_w, input_height=in_h,
-                         queue_batches=0) as writer:
+        with writer:
             batch_size = stream_frames(generator, walk, writer, start=a, stop=b, batch_size=batch_size,
-                                       noise_mode=config.walk.noise_mode, progress=bar, log=bar.write)
+                                       noise_mode=config.walk.noise_mode, progress=bar, log=bar.write,
+                                       writer_keeps_frames=parallel)
             path = writer.close()
     finally:
         bar.close()
@@ -563,3 +608,14 @@ def render(song: str | Path, *, checkpoint: str | Path | None = None, output: st
     return RenderResult(path=Path(path), n_frames=b - a, fps=float(plan.fps), width=width, height=height,
                         elapsed_s=elapsed, frames_per_s=(b - a) / elapsed if elapsed > 0 else 0.0,
                         device=str(device), batch_size=batch_size, frame_range=(a, b), fps_exact=plan.fps)
+
+
+class _CallableModule(types.ModuleType):
+    """``musicvideo.render`` is both this module and the function: importing the submodule rebinds the package
+    attribute to the module, so the module forwards calls to :func:`render` and either way it can be called."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> RenderResult:
+        return render(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule

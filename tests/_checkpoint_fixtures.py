@@ -105,7 +105,11 @@ def reference_state_dict(config: GeneratorConfig, seed: int = 0) -> dict[str, to
         else:
             layer(f"{blk}.conv0", prev, ch, r)
         layer(f"{blk}.conv1", ch, ch, r)
-        layer(f"{blk}.torgb", ch, c.img_channels, r, k=1, noise=False)
+        if c.architecture == "skip" or r == res_list[-1]:  # 'orig' and 'resnet' have one toRGB, at the end
+            layer(f"{blk}.torgb", ch, c.img_channels, r, k=1, noise=False)
+        if c.architecture == "resnet" and r > 4:  # 1x1 up-sampling shortcut without bias
+            sd[f"{blk}.skip.weight"] = rn(ch, prev, 1, 1)
+            sd[f"{blk}.skip.resample_filter"] = _fir()
         sd[f"{blk}.resample_filter"] = _fir()
     return sd
 
@@ -210,11 +214,13 @@ def _class_for(path: str) -> str:
         return "SynthesisLayer"
     if last == "torgb":
         return "ToRGBLayer"
+    if last == "skip":
+        return "Conv2dLayer"
     return "FullyConnectedLayer"
 
 
 def nvlabs_module_tree(config: GeneratorConfig, sd: dict[str, torch.Tensor], *, flat_synthesis_kwargs: bool = False,
-                       module_src: str = EVIL_SOURCE) -> _PersistentModule:
+                       module_src: str = EVIL_SOURCE, architecture_kwarg: bool = True) -> _PersistentModule:
     """The pickled ``G_ema`` of stylegan2-ada-pytorch (or, with ``flat_synthesis_kwargs``, of the stylegan3 repo)."""
     tree: dict[str, dict] = {"": {}}
     for key in sd:
@@ -249,6 +255,8 @@ def nvlabs_module_tree(config: GeneratorConfig, sd: dict[str, torch.Tensor], *, 
         if cls == "Generator":
             syn = EasyDict(channel_base=config.channel_base, channel_max=config.channel_max,
                            num_fp16_res=config.num_fp16_res, conv_clamp=config.conv_clamp)
+            if architecture_kwarg and config.architecture != "skip":  # train.py only passes non-defaults
+                syn["architecture"] = config.architecture
             init_kwargs = dict(z_dim=config.z_dim, c_dim=config.c_dim, w_dim=config.w_dim,
                                img_resolution=config.img_resolution, img_channels=config.img_channels,
                                mapping_kwargs=EasyDict(num_layers=config.mapping_layers))
@@ -266,7 +274,7 @@ def nvlabs_module_tree(config: GeneratorConfig, sd: dict[str, torch.Tensor], *, 
 
 
 def write_nvlabs_pytorch_pkl(path: Path, config: GeneratorConfig, sd: dict[str, torch.Tensor], *,
-                             protocol: int = 3, flat_synthesis_kwargs: bool = False,
+                             protocol: int = 3, flat_synthesis_kwargs: bool = False, architecture_kwarg: bool = True,
                              extra: dict[str, Any] | None = None) -> Path:
     """A stylegan2-ada-pytorch snapshot pickle whose ``G_ema`` holds ``sd`` (``G`` holds different weights)."""
     g_sd = {k: v + 0.5 for k, v in sd.items()}  # the training G differs: the loader must take G_ema
@@ -275,9 +283,11 @@ def write_nvlabs_pytorch_pkl(path: Path, config: GeneratorConfig, sd: dict[str, 
         training_set_kwargs=dict(class_name="training.dataset.ImageFolderDataset", path="~/datasets/tiny.zip",
                                  use_labels=bool(config.c_dim), max_size=100, xflip=False,
                                  resolution=config.img_resolution),
-        G=nvlabs_module_tree(config, g_sd, flat_synthesis_kwargs=flat_synthesis_kwargs),
+        G=nvlabs_module_tree(config, g_sd, flat_synthesis_kwargs=flat_synthesis_kwargs,
+                             architecture_kwarg=architecture_kwarg),
         D=D,
-        G_ema=nvlabs_module_tree(config, sd, flat_synthesis_kwargs=flat_synthesis_kwargs),
+        G_ema=nvlabs_module_tree(config, sd, flat_synthesis_kwargs=flat_synthesis_kwargs,
+                                 architecture_kwarg=architecture_kwarg),
         augment_pipe=None,
     )
     data.update(extra or {})
@@ -347,7 +357,10 @@ def tf_variables(config: GeneratorConfig, sd: dict[str, torch.Tensor]) -> dict[s
         else:
             modconv(f"{s}/Conv0_up", f"{blk}.conv0", flip=True, noise="y")
             modconv(f"{s}/Conv1", f"{blk}.conv1", noise="y")
-        modconv(f"{s}/ToRGB", f"{blk}.torgb")
+            if f"{blk}.skip.weight" in sd:
+                synthesis[f"{s}/Skip/weight"] = kernel(sd[f"{blk}.skip.weight"], flip=True)
+        if f"{blk}.torgb.weight" in sd:
+            modconv(f"{s}/ToRGB", f"{blk}.torgb")
     # Noise inputs are non-trainable variables of G_synthesis, one per conv layer: noise0 .. noise{2*log2(res)-4}.
     for r in config.block_resolutions:
         lg, blk = int(np.log2(r)), f"synthesis.b{r}"
@@ -376,7 +389,7 @@ def write_nvlabs_tf_pkl(path: Path, config: GeneratorConfig, sd: dict[str, torch
     v = tf_variables(config, sd)
     kw = dict(num_channels=config.img_channels, resolution=config.img_resolution, label_size=config.c_dim,
               latent_size=config.z_dim, dlatent_size=config.w_dim, mapping_layers=config.mapping_layers,
-              fmap_base=config.channel_base // 2, fmap_max=config.channel_max, architecture="skip")
+              fmap_base=config.channel_base // 2, fmap_max=config.channel_max, architecture=config.architecture)
     kw.update(extra_kwargs or {})
 
     def gs(name: str, variables: dict) -> Network:
@@ -388,7 +401,7 @@ def write_nvlabs_tf_pkl(path: Path, config: GeneratorConfig, sd: dict[str, torch
         synthesis = Network(_tf_state("G_synthesis", "training.networks_stylegan2.G_synthesis_stylegan2",
                                       dict(dlatent_size=config.w_dim, num_channels=3,
                                            resolution=config.img_resolution, fmap_base=config.channel_base // 2,
-                                           fmap_max=config.channel_max, architecture="skip"),
+                                           fmap_max=config.channel_max, architecture=config.architecture),
                                       variables["synthesis"], version=version))
         return Network(_tf_state(name, "training.networks_stylegan2.G_main", kw, variables["Gs"],
                                  dict(mapping=mapping, synthesis=synthesis), version=version))

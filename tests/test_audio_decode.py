@@ -70,12 +70,20 @@ def test_compressed_formats(ext, codec_args, tmp_path, monkeypatch):
     rms = np.sqrt(np.mean(clip.samples[:, 2000:-2000] ** 2, axis=1))
     assert rms[0] == pytest.approx(0.5 / np.sqrt(2), rel=0.1)
     assert rms[1] == pytest.approx(0.25 / np.sqrt(2), rel=0.1)
-    assert audio_duration_s(target) == pytest.approx(1.0, abs=0.06)
+    assert audio_duration_s(target) == clip.duration_s  # exactly what the decoder gives, not a header estimate
 
 
-def test_audio_duration_is_cheap_and_right(tmp_path):
+def test_audio_duration_is_cheap_and_right(tmp_path, audio_cache, monkeypatch):
     path = wav(tmp_path / "a.wav", _sine(22050, 1, 2.5), 22050)
-    assert audio_duration_s(path) == pytest.approx(2.5)
+    assert audio_duration_s(path) == 2.5
+    # a song in the analysis cache answers from there without decoding
+    mp3 = tmp_path / "a.mp3"
+    subprocess.run([ffmpeg_exe(), "-v", "error", "-i", str(path), "-c:a", "libmp3lame", str(mp3)], check=True)
+    analyze(mp3, fps=30)
+    import musicvideo.audio.decode as decode_module
+
+    monkeypatch.setattr(decode_module, "_duration_of", lambda *a: pytest.fail("decoded despite the cache"))
+    assert audio_duration_s(mp3) == decode_audio(mp3).duration_s
 
 
 @pytest.mark.parametrize("make, message", [

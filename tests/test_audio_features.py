@@ -136,10 +136,14 @@ def test_clip_shorter_than_one_frame_gives_one_frame(tmp_path, audio_cache):
     assert f.n_frames == 1 and f.times_s[0] == 1.0
 
 
-def test_duration_past_the_end_is_clamped(tmp_path, audio_cache):
+def test_duration_past_the_end(tmp_path, audio_cache):
     song = wav(tmp_path / "beat.wav", loud_quiet_song(3.0, sample_rate=SR), SR)
-    f = analyze(song, fps=30, start_s=1.0, duration_s=100.0)
+    f = analyze(song, fps=30, start_s=1.0, duration_s=100.0)  # far past the end: clamped
     assert f.n_frames == 60 and f.duration_s == pytest.approx(2.0)
+    g = analyze(song, fps=30, start_s=1.0, duration_s=2.01)  # within a frame: kept, ceil(60.3) = 61 frames
+    assert g.n_frames == 61 and g.times_s[-1] == 3.0
+    assert g.loudness[-1] == 0 and g.onset[-1] == 0 and g.chroma[-1].max() == 0  # after the last sample
+    np.testing.assert_array_equal(g.loudness[:60], f.loudness)
 
 
 def test_features_round_trip_npz(tmp_path, audio_cache):

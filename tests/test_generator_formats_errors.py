@@ -123,15 +123,33 @@ def test_rosinality_missing_tensor(tmp_path, weights):
     assert "convs.1.conv.modulation.weight" in msg and "missing" in msg
 
 
+def _load_generator(path):
+    from musicvideo.generator import load_generator
+
+    return load_generator(path, device="cpu")
+
+
 def test_rosinality_misshaped_tensor(tmp_path, weights):
+    """Shapes are checked against the architecture when the network is built from the converted tensors."""
     config, sd = weights
     path = tmp_path / "r.pt"
     write_rosinality_pt(path, config, sd, training=False)
     data = torch.load(path, weights_only=True)
     data["g_ema"]["convs.1.conv.weight"] = torch.zeros(1, 16, 15, 3, 3)
     torch.save(data, path)
+    msg = _error(path, _load_generator)
+    assert "synthesis.b8.conv1.weight" in msg
+
+
+def test_rosinality_wrong_rank_tensor(tmp_path, weights):
+    config, sd = weights
+    path = tmp_path / "r.pt"
+    write_rosinality_pt(path, config, sd, training=False)
+    data = torch.load(path, weights_only=True)
+    data["g_ema"]["convs.1.conv.weight"] = torch.zeros(16, 16, 3, 3)
+    torch.save(data, path)
     msg = _error(path)
-    assert "synthesis.b8.conv1.weight" in msg and "shape" in msg
+    assert "convs.1.conv.weight" in msg and "[16, 16, 3, 3]" in msg
 
 
 def test_rosinality_damaged_latent_avg(tmp_path, weights):
@@ -148,13 +166,13 @@ def test_nvlabs_missing_and_misshaped_tensors(tmp_path, weights):
     config, sd = weights
     missing = {k: v for k, v in sd.items() if k != "synthesis.b8.conv0.affine.bias"}
     path = write_nvlabs_pytorch_pkl(tmp_path / "m.pkl", config, missing)
-    msg = _error(path)
+    msg = _error(path, _load_generator)
     assert "synthesis.b8.conv0.affine.bias" in msg and "missing" in msg
     bad = dict(sd)
     bad["synthesis.b16.torgb.weight"] = torch.zeros(3, 7, 1, 1)
     path = write_nvlabs_pytorch_pkl(tmp_path / "s.pkl", config, bad)
-    msg = _error(path)
-    assert "synthesis.b16.torgb.weight" in msg and "[3, 7, 1, 1]" in msg
+    msg = _error(path, _load_generator)
+    assert "synthesis.b16.torgb.weight" in msg
 
 
 def test_nvlabs_non_generator_g_ema(tmp_path, weights):
@@ -201,3 +219,15 @@ def test_nothing_is_written_next_to_a_bad_checkpoint(tmp_path, weights):
     with pytest.raises(CheckpointError):
         load_checkpoint(path)
     assert sorted(tmp_path.iterdir()) == before
+
+
+def test_rosinality_misshaped_mapping_without_latent_avg(tmp_path, weights):
+    """The average-w computation meets the bad tensor first: still a one-line CheckpointError."""
+    config, sd = weights
+    path = tmp_path / "r.pt"
+    write_rosinality_pt(path, config, sd, training=True, with_latent_avg=False)
+    data = torch.load(path, weights_only=False)
+    data["g_ema"]["style.2.weight"] = torch.zeros(16, 9)
+    torch.save(data, path)
+    msg = _error(path)
+    assert "average w" in msg and "fc1.weight" in msg

@@ -196,3 +196,38 @@ def test_restricted_pickle_module_plugs_into_torch_load(tmp_path, marker):
     torch.save({"w": torch.ones(2)}, buf)
     buf.seek(0)
     assert torch.equal(restricted_torch_load(buf, source="ok.pt")["w"], torch.ones(2))
+
+
+def test_build_cannot_patch_an_allowed_class():
+    """BUILD on a class object (not an instance) would monkey-patch library code: refused, class untouched."""
+    # PROTO 2, GLOBAL argparse.Namespace, state (None, {'__repr__': 1}), BUILD, STOP
+    blob = b"\x80\x02cargparse\nNamespace\nN}X\x08\x00\x00\x00__repr__K\x01s\x86b."
+    with pytest.raises(UnsafePickleError, match="tries to modify Namespace"):
+        restricted_load(io.BytesIO(blob), source="patch.pkl")
+    assert callable(argparse.Namespace.__repr__)
+    # The same state on an instance is ordinary data.
+    blob = b"\x80\x02cargparse\nNamespace\n)\x81}X\x04\x00\x00\x00sizeK\x10sb."
+    assert restricted_load(io.BytesIO(blob), source="ok.pkl").size == 16
+
+
+def test_cli_inspect_refuses_a_malicious_pickle(tmp_path, marker, capsys):
+    """End to end: `musicvideo inspect evil.pkl` prints one line, exits 2, runs nothing, writes nothing."""
+    from musicvideo.cli import main
+
+    path = tmp_path / "evil.pkl"
+    path.write_bytes(pickle.dumps({"G_ema": ShellPayload(marker)}))
+    before = sorted(tmp_path.iterdir())
+    assert main(["inspect", str(path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "refusing to load" in err and "system" in err and "Traceback" not in err
+    assert sorted(tmp_path.iterdir()) == before
+
+
+def test_progressive_gan_pickle_is_unsupported_not_unsafe(tmp_path):
+    path = tmp_path / "karras2018iclr-celebahq-1024x1024.pkl"
+    # protocol 2, as the 2018 code wrote it: GLOBAL tfutil.Network, EMPTY_TUPLE, NEWOBJ, ... (truncated is fine)
+    path.write_bytes(b"\x80\x02ctfutil\nNetwork\nq\x00)\x81q\x01}q\x02b.")
+    with pytest.raises(CheckpointError) as info:
+        load_checkpoint(path)
+    assert not isinstance(info.value, UnsafePickleError)
+    assert "Progressive GAN" in str(info.value) and str(path) in str(info.value)

@@ -133,7 +133,7 @@ def test_pulse_pushes_toward_the_pulse_target(G):
     pulse = np.zeros(10)
     pulse[4] = 1.0
     c = curves(np.zeros(10), pulse=pulse)
-    cfg = dict(n_keyframes=2, truncation_psi=1.0, truncation_loudness=0.0, pulse_loudness=0.0)
+    cfg = dict(n_keyframes=2, truncation_psi=1.0, truncation_loudness=0.0)
     walk = LatentWalk(G, c, WalkConfig(pulse_strength=0.5, **cfg), seed=6)
     ws = walk.batch(0, 10).ws
     key, target = walk.keyframes.w[0], walk.keyframes.pulse_w[0]

@@ -177,3 +177,17 @@ def test_automatic_batch_size_shrinks_with_resolution():
     cpu = torch.device("cpu")
     sizes = [auto_batch_size(cpu, r, r) for r in (32, 256, 512, 1024, 4096)]
     assert sizes == sorted(sizes, reverse=True) and sizes[-1] == 1 and sizes[0] <= 16
+
+
+def test_parallel_encoder_path_gives_the_same_frames(song, G, tmp_path, monkeypatch):
+    import musicvideo.render as render_module
+
+    config = lossless(BASE, duration_s=2.0, batch_size=4)
+    single = read_frames(render(song, output=tmp_path / "one.mp4", config=config, generator=G,
+                                progress=False).path)
+    monkeypatch.setattr(render_module, "_parallel_encoding", lambda *args: True)  # what a CUDA box would choose
+    result = render(song, output=tmp_path / "many.mp4", config=config, generator=G, progress=False)
+    info = probe(result.path)
+    assert info.n_frames == 30 and info.audio_codec == "aac"
+    np.testing.assert_array_equal(read_frames(result.path), single)
+    assert leftovers(tmp_path) == []

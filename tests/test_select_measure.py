@@ -108,7 +108,7 @@ class _FaceSource:
         return z[:, None, :]
 
     def synthesis(self, ws, noise_mode="const"):
-        face = torch.from_numpy(drawn_face(128)).permute(2, 0, 1).float() / 127.5 - 1
+        face = torch.from_numpy(drawn_face(128).copy()).permute(2, 0, 1).float() / 127.5 - 1
         plain = torch.full_like(face, 0.2)
         return torch.stack([face if float(w[0, 0]) > 0 else plain for w in ws])
 

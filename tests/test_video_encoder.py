@@ -45,6 +45,7 @@ def test_h264_mp4_exact_frames_rate_and_audio_length(tmp_path, video_song, fps, 
                  audio=AudioSource(video_song, start_s=0.5, duration_s=duration))
     info = probe(out)
     assert (info.video_codec, info.profile, info.pix_fmt) == ("h264", "High", "yuv420p")
+    assert (info.color_range, info.color_space) == ("tv", "bt709")
     assert (info.width, info.height) == (64, 64)
     assert info.n_frames == n
     assert info.fps == expected
@@ -355,4 +356,31 @@ def test_sigint_mid_write_leaves_no_output_and_no_temporaries(tmp_path):
     proc.send_signal(signal.SIGINT)
     _, stderr = proc.communicate(timeout=30)
     assert proc.returncode != 0 and "KeyboardInterrupt" in stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_192k_source_is_resampled_for_aac_but_kept_in_pcm(tmp_path):
+    song = write_wav(tmp_path / "hires.wav", duration_s=1.0, sample_rate=192000, channels=2)
+    mp4 = probe(_write(tmp_path / "clip.mp4", gradient_frames(15), audio=AudioSource(song, 0, 0.5)))
+    assert (mp4.audio_codec, mp4.sample_rate) == ("aac", 48000)
+    assert abs(mp4.audio_duration_s - 0.5) <= 1 / 30
+    mov = probe(_write(tmp_path / "clip.mov", gradient_frames(15), audio=AudioSource(song, 0, 0.5)))
+    assert (mov.audio_codec, mov.sample_rate) == ("pcm_s24le", 192000)
+    assert mov.audio_duration_s == pytest.approx(0.5, abs=1e-6)
+
+
+UNCLOSED_SCRIPT = """
+import sys, numpy as np
+from musicvideo.video import VideoWriter
+writer = VideoWriter(sys.argv[1], width=64, height=64, fps=30)
+writer.write(np.zeros((4, 64, 64, 3), np.uint8))
+raise SystemExit(3)  # exits without close() or abort()
+"""
+
+
+def test_writer_left_open_at_exit_leaves_no_temporary(tmp_path):
+    import sys
+
+    result = subprocess.run([sys.executable, "-c", UNCLOSED_SCRIPT, str(tmp_path / "clip.mp4")], timeout=60)
+    assert result.returncode == 3
     assert list(tmp_path.iterdir()) == []

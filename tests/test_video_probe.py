@@ -27,6 +27,7 @@ def test_parse_header_fields():
     info = parse_header(STDERR, Path("x.mp4"))
     assert (info.video_codec, info.profile, info.pix_fmt) == ("h264", "High", "yuv420p")
     assert (info.width, info.height) == (1920, 1080)
+    assert (info.color_range, info.color_space) == ("tv", "bt709")
     assert info.duration_s == pytest.approx(62.5)
     assert (info.audio_codec, info.sample_rate, info.channels) == ("aac", 44100, 6)
 

@@ -33,6 +33,7 @@ def test_segmented_prores(tmp_path):
     with SegmentedVideoWriter(target, width=64, height=64, fps=24, workers=3, segment_frames=4,
                               config=VideoConfig(codec="prores")) as writer:
         writer.write(gradient_frames(18))
+        assert writer.close() == target  # closing inside the block is fine; the exit then closes nothing
     info = probe(target)
     assert (info.video_codec, info.n_frames, info.fps) == ("prores", 18, 24)
 
@@ -58,3 +59,28 @@ def test_segmented_preflight_and_frame_count_check(tmp_path):
     with pytest.raises(MusicVideoError, match="need ceil"):
         writer.close()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["song.wav"]
+
+
+def test_segmented_ffmpeg_failure_raises_and_leaves_nothing(tmp_path):
+    config = VideoConfig(fit="pad", pad_color="notacolour")
+    with pytest.raises(MusicVideoError, match="notacolour"):
+        with SegmentedVideoWriter(tmp_path / "clip.mp4", width=96, height=54, fps=30, input_width=64,
+                                  input_height=64, workers=2, segment_frames=4, config=config) as writer:
+            for _ in range(20):
+                writer.write(gradient_frames(3))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_segmented_writer_left_open_at_exit_leaves_nothing(tmp_path):
+    import subprocess
+    import sys
+
+    script = ("import sys, numpy as np\n"
+              "from musicvideo.video import SegmentedVideoWriter\n"
+              "w = SegmentedVideoWriter(sys.argv[1], width=64, height=64, fps=30, workers=2, segment_frames=2)\n"
+              "w.write(np.zeros((5, 64, 64, 3), np.uint8))\n"
+              "del w\n"
+              "raise SystemExit(3)\n")
+    result = subprocess.run([sys.executable, "-c", script, str(tmp_path / "clip.mp4")], timeout=60)
+    assert result.returncode == 3
+    assert list(tmp_path.iterdir()) == []

@@ -57,3 +57,13 @@ def test_mismatched_or_missing_segments_are_refused(tmp_path):
     with pytest.raises(MusicVideoError, match="not found"):
         concat_segments([a, tmp_path / "missing.mp4"], tmp_path / "j.mp4")
     assert not (tmp_path / "j.mp4").exists() and leftovers(tmp_path) == []
+
+
+def test_segments_that_do_not_add_up_to_the_audio_clip_are_refused(tmp_path):
+    song = write_wav(tmp_path / "song.wav", duration_s=3.0)
+    frames = gradient_frames(30)
+    parts = [_render(tmp_path / f"part{i}.mp4", frames[a:b], VideoConfig(), None)
+             for i, (a, b) in enumerate(SPLITS[:2])]  # the last piece is missing
+    with pytest.raises(MusicVideoError, match="segments hold 23 frames"):
+        concat_segments(parts, tmp_path / "j.mp4", audio=AudioSource(song, 0, 1.0))
+    assert not (tmp_path / "j.mp4").exists() and leftovers(tmp_path) == []

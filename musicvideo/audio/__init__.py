@@ -74,7 +74,8 @@ def analyze(path: str | Path, *, fps: float | Fraction | str, start_s: float = 0
     start_s : float
         Clip start in seconds.
     duration_s : float, optional
-        Clip length in seconds (default: to the end; clamped to the end of the song).
+        Clip length in seconds (default: to the end). Kept exactly when it ends within one frame of the song's
+        end (as ``render`` allows); clamped to the end of the song when it runs further.
     config : AnalysisConfig, optional
         Analysis knobs.
     cache : bool
@@ -98,7 +99,7 @@ def analyze(path: str | Path, *, fps: float | Fraction | str, start_s: float = 0
     rate = exact_fps(fps)
     cfg = config or AnalysisConfig()
     song = analyze_song_cached(path, cfg, cache=cache)
-    clip_s = check_clip(song.duration_s, float(start_s), duration_s)
+    clip_s = check_clip(song.duration_s, float(start_s), duration_s, rate)
     n = max(frame_count(clip_s, rate), 1)  # a clip shorter than one frame still shows one frame
     return sample_features(song, fps=rate, start_s=float(start_s), n_frames=n, duration_s=clip_s, config=cfg)
 

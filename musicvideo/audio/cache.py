@@ -69,3 +69,18 @@ def store_cached(key: str, song: SongAnalysis) -> Path | None:
         return directory / key
     except Exception:  # noqa: BLE001 - a cache is an optimisation; failing to write it is not an error
         return None
+
+
+def cached_duration_s(path: str | Path) -> float | None:
+    """Length of a song from any cache entry of its content (any config), or None when there is none."""
+    directory = cache_dir()
+    if not directory.is_dir():
+        return None
+    try:
+        content = file_hash(path)
+        for entry in directory.glob(f"{content}-*-v{CACHE_VERSION}.npz"):
+            with np.load(entry, allow_pickle=False) as data:  # reads only the two small arrays
+                return int(data["n_samples"]) / int(data["source_rate"])
+    except Exception:  # noqa: BLE001 - a damaged entry: fall back to reading the song
+        return None
+    return None

@@ -22,8 +22,8 @@ class CurveConfig:
     low_percentile: float = 5.0  # loudness at or below this percentile of the clip maps to 0
     high_percentile: float = 95.0  # loudness at or above this percentile maps to 1
     min_range: float = 0.1  # smallest loudness range (0..1 units) stretched to 0..1, so near-constant audio stays flat
-    attack_s: float = 0.03  # loudness/onset rise time constant, seconds
-    release_s: float = 0.25  # loudness fall time constant, seconds
+    attack_s: float = 0.05  # loudness rise time constant, seconds
+    release_s: float = 0.5  # loudness fall time constant, seconds (long: loudness follows sections, beats pulse)
     onset_release_s: float = 0.12  # onset fall time constant, seconds
     beat_release_s: float = 0.3  # how fast a beat's pulse decays, seconds
     pulse_source: Literal["beat", "onset", "both"] = "beat"  # what makes the jolts: tracked beats, onsets or both

@@ -8,9 +8,11 @@ sample format (8/16/24/32-bit int, float), flac, ogg/oga, opus, m4a/aac, mono to
 
 from __future__ import annotations
 
+import functools
 import re
 import struct
 import subprocess
+import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +26,9 @@ with warnings.catch_warnings():  # pydub warns at import when no ffmpeg is on PA
     warnings.simplefilter("ignore", RuntimeWarning)
     warnings.simplefilter("ignore", DeprecationWarning)  # pydub imports audioop (deprecated in 3.11+)
     from pydub import AudioSegment
+
+
+LOSSY_SUFFIXES = (".mp3", ".ogg", ".opus", ".m4a", ".aac", ".wma", ".mp2")
 
 
 @dataclass
@@ -65,6 +70,23 @@ def _ffmpeg_error(stderr: bytes) -> str:
     return lines[-1] if lines else "ffmpeg failed"
 
 
+def _run_to_pipe(cmd: list[str]) -> tuple[bytes, int, bytes]:
+    """Run ffmpeg and read its whole stdout in large reads (``subprocess.run`` polls in 32 KiB steps: ~2x slower
+    for the ~100 MB of a 5-minute song); stderr goes to a temporary file so it cannot block the pipe."""
+    with tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err, bufsize=1 << 20)
+        try:
+            data = proc.stdout.read()
+            proc.stdout.close()
+            returncode = proc.wait()
+        except BaseException:  # Ctrl-C: do not leave ffmpeg running
+            proc.kill()
+            proc.wait()
+            raise
+        err.seek(0)
+        return data, returncode, err.read()
+
+
 def _segment_from_piped_wav(wav: bytes, p: Path) -> AudioSegment:
     """Wrap ffmpeg's piped wav in an AudioSegment without copying the samples more than once.
 
@@ -85,7 +107,7 @@ def _segment_from_piped_wav(wav: bytes, p: Path) -> AudioSegment:
         pos += 8 + size + (size & 1)
     else:
         raise AudioError(f"song has no audio samples: {p} (the file is empty or truncated)")
-    if fmt is None or fmt[2] != 4:
+    if fmt is None or fmt[2] not in (2, 4):
         raise AudioError(f"cannot decode {p.name}: unexpected wav from ffmpeg (report this as a bug)")
     channels, rate, width = fmt
     data = wav[pos + 8:]
@@ -94,7 +116,7 @@ def _segment_from_piped_wav(wav: bytes, p: Path) -> AudioSegment:
 
 
 def decode_segment(path: str | Path) -> AudioSegment:
-    """Decode a file into a pydub ``AudioSegment`` (32-bit samples) without ffprobe.
+    """Decode a file into a pydub ``AudioSegment`` (16-bit for lossy formats, else 32-bit) without ffprobe.
 
     Parameters
     ----------
@@ -115,13 +137,15 @@ def decode_segment(path: str | Path) -> AudioSegment:
     if p.stat().st_size == 0:
         raise AudioError(f"song is an empty file: {p} (give a real audio file)")
     _use_bundled_ffmpeg()
+    # Lossy codecs carry no more than 16 bits of resolution (and halve the bytes piped); others keep 32.
+    pcm = "pcm_s16le" if p.suffix.lower() in LOSSY_SUFFIXES else "pcm_s32le"
     cmd = [ffmpeg_exe(), "-nostdin", "-hide_banner", "-v", "error", "-i", str(p), "-map", "0:a:0", "-vn",
-           "-map_metadata", "-1", "-fflags", "+bitexact", "-c:a", "pcm_s32le", "-f", "wav", "pipe:1"]
-    result = subprocess.run(cmd, capture_output=True, check=False)
-    if result.returncode != 0:
-        raise AudioError(f"cannot decode {p.name} as audio: {_ffmpeg_error(result.stderr)} "
+           "-map_metadata", "-1", "-fflags", "+bitexact", "-c:a", pcm, "-f", "wav", "pipe:1"]
+    wav, returncode, stderr = _run_to_pipe(cmd)
+    if returncode != 0:
+        raise AudioError(f"cannot decode {p.name} as audio: {_ffmpeg_error(stderr)} "
                          f"(is it an mp3/wav/flac/ogg/opus/m4a file?)")
-    segment = _segment_from_piped_wav(result.stdout, p)
+    segment = _segment_from_piped_wav(wav, p)
     if segment.frame_count() < 1:
         raise AudioError(f"song has no audio samples: {p} (the file is empty or truncated)")
     return segment
@@ -163,14 +187,49 @@ def decode_audio(path: str | Path) -> AudioClip:
     return AudioClip(samples=segment_to_array(segment), sample_rate=int(segment.frame_rate), path=Path(path))
 
 
-_DURATION = re.compile(rb"Duration:\s*(\d+):(\d+):(\d+(?:\.\d+)?)")
+LOSSLESS_CONTAINERS = ("WAV", "WAVEX", "RF64", "W64", "FLAC", "AIFF")  # soundfile's header length is exact for these
+
+
+@functools.lru_cache(maxsize=64)
+def _duration_of(path: str, size: int, mtime_ns: int) -> float:
+    try:
+        import soundfile
+
+        info = soundfile.info(path)
+        if info.format in LOSSLESS_CONTAINERS and info.frames > 0 and info.samplerate > 0:
+            return info.frames / info.samplerate
+    except Exception:  # noqa: BLE001 - soundfile does not know every format; ffmpeg decides below
+        pass
+    # Lossy formats: only decoding gives the exact length (mp3 headers are estimates, and the decoder drops the
+    # encoder delay), so count the samples of a mono 16-bit decode; no pydub round trip, a fraction of a decode.
+    cmd = [ffmpeg_exe(), "-nostdin", "-hide_banner", "-v", "error", "-i", path, "-map", "0:a:0", "-vn", "-ac", "1",
+           "-c:a", "pcm_s16le", "-f", "s16le", "pipe:1"]
+    data, returncode, stderr = _run_to_pipe(cmd)
+    name = Path(path).name
+    if returncode != 0:
+        raise AudioError(f"cannot decode {name} as audio: {_ffmpeg_error(stderr)} "
+                         f"(is it an mp3/wav/flac/ogg/opus/m4a file?)")
+    rate = _SAMPLE_RATE.search(stderr) or _SAMPLE_RATE.search(_stream_info(path))
+    if not data or rate is None:
+        raise AudioError(f"song has no audio samples: {path} (the file is empty or truncated)")
+    return (len(data) // 2) / int(rate.group(1))
+
+
+_SAMPLE_RATE = re.compile(rb"Audio: [^\n]*?, (\d+) Hz")
+
+
+def _stream_info(path: str) -> bytes:
+    """ffmpeg's description of the input (stderr of ``ffmpeg -i``)."""
+    return subprocess.run([ffmpeg_exe(), "-nostdin", "-hide_banner", "-i", path], capture_output=True,
+                          check=False).stderr
 
 
 def audio_duration_s(path: str | Path) -> float:
-    """Length of a song in seconds, cheaply (for preflight checks such as ``--start`` past the end).
+    """Length of a song in seconds, exactly as :func:`decode_audio` will see it (for preflight checks).
 
-    wav/flac/ogg are read from their headers (exact); other formats from ffmpeg's container duration, falling
-    back to a full decode when the container does not say.
+    A song already in the analysis cache answers from there; wav/flac/aiff are read from their headers (instant);
+    lossy formats are decoded to count their samples (about a third of a full decode; remembered per file, size
+    and modification time).
 
     Parameters
     ----------
@@ -180,27 +239,20 @@ def audio_duration_s(path: str | Path) -> float:
     Returns
     -------
     float
-        Duration in seconds.
+        Duration in seconds (samples / sample rate).
 
     Raises
     ------
     AudioError
-        When the file is missing or not audio.
+        When the file is missing, empty or not audio.
     """
     p = require_file(path, "song", AudioError)
-    if p.stat().st_size == 0:
+    stat = p.stat()
+    if stat.st_size == 0:
         raise AudioError(f"song is an empty file: {p} (give a real audio file)")
-    try:
-        import soundfile
+    from .cache import cached_duration_s  # a song analysed before knows its length
 
-        info = soundfile.info(str(p))
-        if info.frames > 0 and info.samplerate > 0:
-            return info.frames / info.samplerate
-    except Exception:  # noqa: BLE001 - soundfile does not know every format; ffmpeg decides below
-        pass
-    result = subprocess.run([ffmpeg_exe(), "-nostdin", "-hide_banner", "-i", str(p)], capture_output=True, check=False)
-    match = _DURATION.search(result.stderr)
-    if match and b"Audio:" in result.stderr:
-        h, m, s = match.groups()
-        return int(h) * 3600 + int(m) * 60 + float(s)
-    return decode_audio(p).duration_s
+    known = cached_duration_s(p)
+    if known is not None:
+        return known
+    return _duration_of(str(p), stat.st_size, stat.st_mtime_ns)

@@ -280,12 +280,26 @@ def millisecond_boundaries(n_samples: int, sample_rate: int) -> np.ndarray:
     return np.minimum(np.arange(n_ms + 1, dtype=np.int64) * sample_rate // 1000, n_samples)
 
 
-def power_cumsum(samples: np.ndarray, sample_rate: int) -> np.ndarray:
-    """Cumulative sum over channels of squared samples at each millisecond boundary (float64)."""
+def power_cumsum(samples: np.ndarray, sample_rate: int, *, chunk_ms: int = 10_000) -> np.ndarray:
+    """Cumulative sum over channels of squared samples at each millisecond boundary (float64).
+
+    Squares are summed per millisecond in chunks of ``chunk_ms`` (no song-length float64 temporaries: at 5 minutes
+    of 48 kHz stereo those cost more than the arithmetic); the running sum is then over milliseconds only.
+    """
     bounds = millisecond_boundaries(samples.shape[1], sample_rate)
-    squares = np.einsum("cn,cn->n", samples, samples, dtype=np.float64)  # sum over channels, no big temporaries
-    cum = np.concatenate([[0.0], np.cumsum(squares)])
-    return cum[bounds]
+    blocks = np.zeros(len(bounds) - 1, np.float64)
+    for m0 in range(0, len(blocks), chunk_ms):
+        m1 = min(m0 + chunk_ms, len(blocks))
+        a, b = bounds[m0], bounds[m1]
+        if b <= a:
+            continue
+        part = samples[:, a:b]
+        squares = np.einsum("cn,cn->n", part, part)  # float32, summed over channels
+        starts = np.minimum(bounds[m0:m1] - a, len(squares) - 1)
+        sums = np.add.reduceat(squares, starts, dtype=np.float64)
+        sums[bounds[m0 + 1:m1 + 1] == bounds[m0:m1]] = 0.0  # empty milliseconds (only past the end)
+        blocks[m0:m1] = sums
+    return np.concatenate([[0.0], np.cumsum(blocks)])
 
 
 def loudness_db_at(song: SongAnalysis, times_s: np.ndarray, window_s: float) -> np.ndarray:
@@ -467,8 +481,12 @@ def sample_features(song: SongAnalysis, *, fps: float | Fraction, start_s: float
     k = len(song.onset)
     feature_times = np.arange(k) / song.feature_rate
 
+    past_end = times >= song.duration_s
+
     def at(values: np.ndarray) -> np.ndarray:
-        return np.interp(times, feature_times, values).astype(np.float32)
+        out = np.interp(times, feature_times, values).astype(np.float32)
+        out[past_end] = 0.0  # a frame after the last sample hears silence
+        return out
 
     chroma = np.stack([at(song.chroma[:, c]) for c in range(12)], axis=1) if n_frames else np.zeros((0, 12))
     beat_frames = nearest_frames(times, song.beat_times_s, fps)
@@ -483,8 +501,13 @@ def sample_features(song: SongAnalysis, *, fps: float | Fraction, start_s: float
                          mid=at(song.mid), treble=at(song.treble))
 
 
-def check_clip(song_duration_s: float, start_s: float, duration_s: float | None) -> float:
-    """Validate a clip against the song; return its duration (clamped to the end of the song).
+def check_clip(song_duration_s: float, start_s: float, duration_s: float | None,
+               fps: float | Fraction | None = None) -> float:
+    """Validate a clip against the song; return its duration.
+
+    A duration that runs past the end by more than one frame is clamped to the end of the song; within a frame
+    the requested duration is kept, so the clip has exactly ``ceil(duration_s * fps)`` frames as the caller
+    computed (frames past the end read as silence).
 
     Raises
     ------
@@ -499,4 +522,7 @@ def check_clip(song_duration_s: float, start_s: float, duration_s: float | None)
         return song_duration_s - start_s
     if not math.isfinite(duration_s) or duration_s <= 0:
         raise AudioError(f"--duration must be > 0 seconds, got {duration_s}")
-    return min(float(duration_s), song_duration_s - start_s)
+    slack = 1.0 / float(fps) if fps else 1e-3
+    if start_s + duration_s > song_duration_s + slack:
+        return song_duration_s - start_s
+    return float(duration_s)

@@ -201,7 +201,7 @@ class _PlanText:
 
 def line_of(region: str, key: str) -> str:
     """``" (line N)"`` for the first line of ``region`` that assigns ``key`` (or names it in a table header)."""
-    pattern = re.compile(rf"^\s*(\"?{re.escape(key)}\"?\s*=|\[+[^\]]*\b{re.escape(key)}\s*\]+)")
+    pattern = re.compile(rf"^\s*([\w.]+\.)?(\"?{re.escape(key)}\"?\s*=|\[+[^\]]*\b{re.escape(key)}\s*\]+)")
     for number, line in enumerate(region.splitlines(), start=1):
         if pattern.match(line):
             return f" (line {number})"
@@ -233,6 +233,24 @@ def _typed(value: Any, kinds: tuple[type, ...], key: str, where: str, region: st
     if not isinstance(value, kinds) or isinstance(value, bool) and bool not in kinds:
         raise ConfigError(f"{where}{key} must be {what}, got {type(value).__name__} {value!r}{line_of(region, key)}")
     return value
+
+
+def _build(cls: type, data: Mapping[str, Any], region: str, where: str) -> Any:
+    """``dataclass_from_dict`` that adds the line of the offending key when its message has none."""
+    try:
+        return dataclass_from_dict(cls, data, text=region, where=where)
+    except ConfigError as exc:
+        message = str(exc)
+        if "(line " in message:
+            raise
+        match = re.search(r"([A-Za-z_][A-Za-z0-9_]*)(?: must| =|:)", message) or re.search(r"colour", message)
+        key = "color" if match and match.group(0) == "colour" else (match.group(1) if match else "")
+        at = line_of(region, key) if key else ""
+        if not at:
+            raise
+        if key == "color":
+            raise ConfigError(f"{where}color{at}: {message}") from None
+        raise ConfigError(re.sub(r"( must| =|:)", at + r"\1", message, count=1)) from None
 
 
 def load_plan(path: str | Path, *, song_duration: float | None = None) -> BatchPlan:
@@ -288,7 +306,7 @@ def load_plan(path: str | Path, *, song_duration: float | None = None) -> BatchP
         shared["video"]["codec"] = _typed(raw_defaults.pop("codec"), (str,), "codec", "defaults.", defaults_region,
                                           "a string")
     shared = _deep_merge(shared, raw_defaults)
-    defaults = dataclass_from_dict(RenderConfig, shared, text=defaults_region, where="defaults.")
+    defaults = _build(RenderConfig, shared, defaults_region, "defaults.")
 
     duration_total = float(song_duration) if song_duration is not None else song_duration_s(song)
     raw_clips = data.get("clips")
@@ -325,7 +343,7 @@ def load_plan(path: str | Path, *, song_duration: float | None = None) -> BatchP
         elif defaults.duration_s is not None and "duration" not in raw:
             duration = defaults.duration_s
         config_dict = _deep_merge(dataclasses.asdict(defaults), overrides)
-        config = dataclass_from_dict(RenderConfig, config_dict, text=region, where=where)
+        config = _build(RenderConfig, config_dict, region, where)
         fps = exact_fps(config.fps)
         if start < 0 or start >= duration_total:
             raise ConfigError(f"{where}start = {start:g}{line_of(region, 'start')} is outside the song "
@@ -351,7 +369,7 @@ def load_plan(path: str | Path, *, song_duration: float | None = None) -> BatchP
             select_raw = _typed(raw["select"], (dict,), "select", where, region, "a table of traits")
             if select_raw.get("like") is not None and isinstance(select_raw["like"], str):
                 select_raw = {**select_raw, "like": str((base / select_raw["like"]).resolve())}
-            select = dataclass_from_dict(SelectSpec, select_raw, text=region, where=f"{where}select.")
+            select = _build(SelectSpec, select_raw, region, f"{where}select.")
         split = _typed(raw.get("split", default_split), (int,), "split", where, region, "an integer")
         n_frames = frame_count(duration, fps)
         if split < 1 or split > max(n_frames, 1):

@@ -123,6 +123,28 @@ def clip_is_complete(record: ClipRecord | None, path: Path, n_frames: int, setti
         return False
 
 
+def _analyse_once(plan: BatchPlan, clips: Any, progress: bool) -> None:
+    """Analyse the song once here, filling the analysis cache, so the workers read it instead of each one
+    analysing the whole song again (the cache is keyed on the song's bytes and the analysis settings)."""
+    from ..audio import analyze_song_cached
+
+    seen: list[Any] = []
+    for clip in clips:
+        if clip.config.analysis not in seen:
+            seen.append(clip.config.analysis)
+            _log(progress, f"analysing {plan.song.name}")
+            analyze_song_cached(plan.song, clip.config.analysis)
+
+
+def _remove_stale_temporaries(target: Path) -> None:
+    """Delete temporaries of ``target`` left by a killed run (SIGKILL gives the writer no chance to clean up)."""
+    for stale in target.parent.glob(f".{target.stem}.tmp-*{target.suffix}"):
+        try:
+            stale.unlink()
+        except OSError:
+            pass
+
+
 class _Progress:
     """Collects job outcomes into clip records, joins split clips, and rewrites the manifest (thread-safe)."""
 
@@ -280,6 +302,7 @@ def run_batch(plan: str | Path | BatchPlan, output_dir: str | Path, *, workers: 
             manifest.clips[clip.filename] = previous
             skipped.append(clip.name)
             continue
+        _remove_stale_temporaries(path)
         record = ClipRecord(name=clip.name, file=clip.filename, start_s=config.start_s,
                             duration_s=float(config.duration_s or 0.0), fps=str(clip.fps), codec=config.video.codec,
                             seeds=list(seeds or []), settings=settings)
@@ -291,6 +314,7 @@ def run_batch(plan: str | Path | BatchPlan, output_dir: str | Path, *, workers: 
             parts[clip.name] = []
             for index, (a, b) in enumerate(frame_ranges(clip.n_frames, clip.split)):
                 piece = part_path(out, clip.name, index, path.suffix)
+                _remove_stale_temporaries(piece)
                 parts[clip.name].append(piece)
                 piece.parent.mkdir(parents=True, exist_ok=True)
                 key = f"{clip.name}#{index}"
@@ -301,6 +325,8 @@ def run_batch(plan: str | Path | BatchPlan, output_dir: str | Path, *, workers: 
         else:
             jobs.append(RenderJob(key=clip.name, output=str(path), **common))
     cache.clear()  # free the selection model before the workers load theirs
+    if jobs:
+        _analyse_once(plan, specs.values(), progress)
     json_path, csv_path = write_manifest(manifest, out)
     if skipped:
         _log(progress, f"kept {len(skipped)} complete clip(s): {', '.join(skipped)}")

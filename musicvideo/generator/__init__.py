@@ -110,10 +110,8 @@ def build_generator(loaded: LoadedCheckpoint, *, device: str | torch.device = "c
         loaded.config.validate()
     except ValueError as exc:
         raise CheckpointError(f"checkpoint {loaded.path}: invalid architecture: {exc}") from None
-    with torch.device("meta"):  # shapes only: validating a 1024-px config costs no memory
-        shape_probe = Generator(loaded.config)
-    _check_state_dict(shape_probe, loaded)
     generator = Generator(loaded.config, use_fp16=use_fp16)
+    _check_state_dict(generator, loaded)  # one-line errors instead of load_state_dict's multi-line report
     generator.load_state_dict(loaded.state_dict, strict=True)
     generator.source_format = loaded.format
     generator.source_path = loaded.path
@@ -161,8 +159,7 @@ def inspect_checkpoint(path: str | Path) -> dict[str, Any]:
         loaded.config.validate()
     except ValueError as exc:
         raise CheckpointError(f"checkpoint {loaded.path}: invalid architecture: {exc}") from None
-    with torch.device("meta"):
-        probe = Generator(loaded.config)
+    probe = Generator(loaded.config)  # (the meta device would avoid the allocation but costs seconds on first use)
     _check_state_dict(probe, loaded)
     cfg = loaded.config
     info: dict[str, Any] = {

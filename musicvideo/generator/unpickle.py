@@ -30,7 +30,7 @@ from typing import Any, BinaryIO, Callable
 import numpy as np
 import torch
 
-from ..errors import UnsafePickleError
+from ..errors import CheckpointError, UnsafePickleError
 
 __all__ = [
     "EasyDictStub",
@@ -212,6 +212,7 @@ _ALLOWED: dict[tuple[str, str], Callable[[], Any]] = {
     # torch tensors and parameters
     ("torch._utils", "_rebuild_tensor"): lambda: torch._utils._rebuild_tensor,
     ("torch._utils", "_rebuild_tensor_v2"): lambda: torch._utils._rebuild_tensor_v2,
+    ("torch._utils", "_rebuild_tensor_v3"): lambda: torch._utils._rebuild_tensor_v3,
     ("torch._utils", "_rebuild_parameter"): lambda: torch._utils._rebuild_parameter,
     ("torch._utils", "_rebuild_parameter_with_state"): lambda: torch._utils._rebuild_parameter_with_state,
     ("torch._tensor", "_rebuild_from_type_v2"): lambda: torch._tensor._rebuild_from_type_v2,
@@ -219,6 +220,8 @@ _ALLOWED: dict[tuple[str, str], Callable[[], Any]] = {
     ("torch.nn.parameter", "Parameter"): lambda: torch.nn.Parameter,
     ("torch", "Size"): lambda: torch.Size,
     ("torch", "device"): lambda: torch.device,
+    ("torch.storage", "TypedStorage"): lambda: torch.storage.TypedStorage,
+    ("torch.storage", "UntypedStorage"): lambda: torch.storage.UntypedStorage,
     # plain containers
     ("collections", "OrderedDict"): lambda: collections.OrderedDict,
     ("builtins", "set"): lambda: set,
@@ -245,6 +248,12 @@ _ALLOWED: dict[tuple[str, str], Callable[[], Any]] = {
 }
 
 
+# Harmless names of other GAN codebases: refused with a plain "unsupported" message instead of a safety one.
+_KNOWN_UNSUPPORTED = {
+    ("tfutil", "Network"): "a Progressive GAN (TensorFlow tfutil) network pickle",
+}
+
+
 def _resolve_allowed(module: str, name: str) -> Any | None:
     """The object an allowed global stands for, or None when it is not on the allow-list."""
     maker = _ALLOWED.get((module, name))
@@ -254,8 +263,9 @@ def _resolve_allowed(module: str, name: str) -> Any | None:
         return getattr(torch, name)
     if module == "torch" and isinstance(getattr(torch, name, None), torch.dtype):
         return getattr(torch, name)
-    if module in ("numpy.dtypes",) and name.endswith("DType"):
-        return getattr(np.dtypes, name, None)
+    if module == "numpy.dtypes":  # numpy >= 1.25 may name dtype classes (Float32DType...)
+        cls = getattr(getattr(np, "dtypes", None), name, None)
+        return cls if isinstance(cls, type) and issubclass(cls, np.dtype) else None
     return None
 
 
@@ -297,6 +307,9 @@ class RestrictedUnpickler(pickle._Unpickler):  # the pure-Python unpickler, so t
         if (module, name) == ("torch.storage", "_load_from_bytes"):
             return self._load_storage_bytes
         obj = _resolve_allowed(module, name)
+        if obj is None and (module, name) in _KNOWN_UNSUPPORTED:
+            raise CheckpointError(f"checkpoint {self.source} is {_KNOWN_UNSUPPORTED[module, name]}; musicvideo "
+                                  "supports StyleGAN2 / StyleGAN2-ADA networks")
         if obj is None:
             raise UnsafePickleError(
                 f"checkpoint {self.source} asks for {module}.{name}; refusing to load "

@@ -2,10 +2,23 @@
 
 ``LatentWalk(generator, curves, config, seed=, device=)`` yields the ws of any frame range batch by batch;
 ``make_keyframes`` / ``z_from_seed`` turn seeds into latents (the same ones ``musicvideo select`` shows).
+Importing this package does not import torch (configs load without it); the latents are made with it.
 """
 
-from .keyframes import Keyframes, keyframe_seeds, make_keyframes, map_z, z_from_seed
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
 from .walk import LatentWalk, WalkBatch, WalkConfig, interpolation_weights, positions_from_speed
+
+_KEYFRAMES = ("Keyframes", "keyframe_seeds", "make_keyframes", "map_z", "z_from_seed")
 
 __all__ = ["Keyframes", "LatentWalk", "WalkBatch", "WalkConfig", "interpolation_weights", "keyframe_seeds",
            "make_keyframes", "map_z", "positions_from_speed", "z_from_seed"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _KEYFRAMES:
+        return getattr(importlib.import_module(".keyframes", __name__), name)
+    raise AttributeError(f"module 'musicvideo.motion' has no attribute {name!r}")

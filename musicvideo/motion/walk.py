@@ -5,8 +5,8 @@ segments, is the running integral of the speed curve, so loud passages travel fu
 ``position[i] = sum(speed[:i]) / fps``. Between keyframes the latent is interpolated (Catmull-Rom by default, so
 keyframes never show as kinks). On top of that:
 
-- a *pulse*: the latent is pushed toward the keyframe's pulse target by ``pulse_strength * curves.pulse[i]``
-  (scaled down in quiet passages by ``pulse_loudness``); the pulse curve jumps on onsets/beats and decays with the
+- a *pulse*: the latent is pushed toward the keyframe's pulse target by ``pulse_strength * curves.pulse[i]``; the
+  pulse curve jumps on beats/onsets (less in quiet passages, see ``curves.quiet_pulse``) and decays with the
   curves' release time;
 - *truncation* ``psi = truncation_psi + truncation_loudness * loudness[i]``: loud frames stray further from the
   average image, quiet frames settle toward it;
@@ -20,13 +20,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Iterator, Literal
+from typing import TYPE_CHECKING, Any, Iterator, Literal
 
 import numpy as np
-import torch
 
 from ..errors import ConfigError
-from .keyframes import Keyframes, keyframe_seeds, make_keyframes, map_z
+
+if TYPE_CHECKING:  # torch is imported where latents are made, so reading a config stays light
+    import torch
+
+    from .keyframes import Keyframes
 
 
 @dataclass
@@ -51,8 +54,6 @@ class WalkConfig:
         Multiplies the speed curve (keyframe segments per second); 2.0 walks twice as far for the same music.
     pulse_strength : float
         How far a full pulse moves the latent toward the pulse target (0 = no pulse, 1 = all the way).
-    pulse_loudness : float
-        Share of the pulse that follows loudness: 0 = every beat pulses fully, 1 = beats in silence do not pulse.
     truncation_psi : float
         Truncation at silence: 1 = full variety, lower = closer to the average image (cleaner, blander).
     truncation_loudness : float
@@ -75,7 +76,6 @@ class WalkConfig:
     interpolation: Literal["cubic", "smoothstep", "linear"] = "cubic"
     speed_scale: float = 1.0
     pulse_strength: float = 0.35
-    pulse_loudness: float = 0.5
     truncation_psi: float = 0.7
     truncation_loudness: float = 0.2
     truncation_cutoff: int | None = None
@@ -95,14 +95,13 @@ class WalkConfig:
             raise ConfigError(f"walk.n_keyframes must be at least 1, got {self.n_keyframes}")
         if self.seeds is not None and len(self.seeds) == 0:
             self.seeds = None
-        for name in ("speed_scale", "pulse_strength", "pulse_loudness", "truncation_psi", "truncation_loudness",
+        for name in ("speed_scale", "pulse_strength", "truncation_psi", "truncation_loudness",
                      "noise_base", "noise_loudness"):
             value = getattr(self, name)
             if not math.isfinite(value) or value < 0:
                 raise ConfigError(f"walk.{name} must be a finite number >= 0, got {value}")
-        for name in ("pulse_strength", "pulse_loudness"):
-            if getattr(self, name) > 1:
-                raise ConfigError(f"walk.{name} must be in 0..1, got {getattr(self, name)}")
+        if self.pulse_strength > 1:
+            raise ConfigError(f"walk.pulse_strength must be in 0..1, got {self.pulse_strength}")
         if self.truncation_psi + self.truncation_loudness > 2:
             raise ConfigError("walk.truncation_psi + walk.truncation_loudness must be <= 2 "
                               f"(got {self.truncation_psi} + {self.truncation_loudness}); 1 is the trained variety")
@@ -204,21 +203,20 @@ def interpolation_weights(pos: np.ndarray, n_keyframes: int, *, loop: bool,
     return index, weight
 
 
-def _blend(points: torch.Tensor, index: np.ndarray, weight: np.ndarray) -> torch.Tensor:
+def _blend(points: torch.Tensor, index: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     """``sum_j weight[:, j] * points[index[:, j]]`` with one rounding per operation (no fused kernels), so every
     frame's result is the same whatever batch it is computed in."""
-    device = points.device
-    idx = torch.from_numpy(index).to(device)
-    wts = torch.from_numpy(weight.astype(np.float32)).to(device)
     shape = (-1,) + (1,) * (points.dim() - 1)
-    out = points[idx[:, 0]] * wts[:, 0].view(shape)
+    out = points[index[:, 0]] * weight[:, 0].view(shape)
     for j in range(1, 4):
-        out = out + points[idx[:, j]] * wts[:, j].view(shape)
+        out = out + points[index[:, j]] * weight[:, j].view(shape)
     return out
 
 
 def _slerp_row(a: torch.Tensor, b: torch.Tensor, s: float) -> torch.Tensor:
     """Spherical interpolation of two latent vectors (great circle between their directions, norms lerped)."""
+    import torch
+
     na, nb = a.norm(), b.norm()
     ua, ub = a / na, b / nb
     omega = torch.arccos(torch.clamp((ua * ub).sum(), -1.0, 1.0))
@@ -256,6 +254,10 @@ class LatentWalk:
 
     def __init__(self, generator: Any, curves: Any, config: WalkConfig | None = None, *, seed: int = 0,
                  device: torch.device | str = "cpu") -> None:
+        import torch
+
+        from .keyframes import keyframe_seeds, make_keyframes
+
         self.config = config or WalkConfig()
         self.generator = generator
         self.device = torch.device(device)
@@ -273,6 +275,23 @@ class LatentWalk:
         self.w_avg = generator.w_avg.detach().to(self.device, torch.float32)
         self.num_ws = int(generator.num_ws)
 
+        # Per-frame tables, computed once for the whole clip (so any range reads the same numbers) and uploaded
+        # once (so a batch needs no host-to-device copy, which would stall a GPU pipeline): ~60 bytes per frame.
+        cfg = self.config
+        self._index_host, self._weight_host = interpolation_weights(
+            self.positions, len(self.keyframes), loop=cfg.loop, interpolation=cfg.interpolation)
+
+        def upload(array: np.ndarray, dtype: Any) -> torch.Tensor:
+            return torch.from_numpy(np.ascontiguousarray(array)).to(self.device, dtype)
+
+        self._index = upload(self._index_host, torch.int64)
+        self._weight = upload(self._weight_host.astype(np.float32), torch.float32)
+        self._pulse = upload((cfg.pulse_strength * self.pulse).astype(np.float32), torch.float32)
+        self._psi = upload((cfg.truncation_psi + cfg.truncation_loudness * self.loudness).astype(np.float32),
+                           torch.float32)
+        self._noise = upload((cfg.noise_base + cfg.noise_loudness * self.loudness).astype(np.float32),
+                             torch.float32)
+
     @property
     def n_frames(self) -> int:
         """Frames in the clip (the length of the curves)."""
@@ -280,25 +299,25 @@ class LatentWalk:
 
     def batch(self, start: int, stop: int) -> WalkBatch:
         """Latents of frames ``[start, stop)``; identical whatever range or batch size they are asked for in."""
+        import torch
+
+        from .keyframes import map_z
+
         if not 0 <= start <= stop <= self.n_frames:
             raise IndexError(f"frame range [{start}, {stop}) outside 0..{self.n_frames}")
         cfg = self.config
-        index, weight = interpolation_weights(self.positions[start:stop], len(self.keyframes), loop=cfg.loop,
-                                              interpolation=cfg.interpolation)
         with torch.inference_mode():
             if cfg.space == "w":
+                index, weight = self._index[start:stop], self._weight[start:stop]
                 w = _blend(self.keyframes.w, index, weight)
                 target = _blend(self.keyframes.pulse_w, index, weight)
             else:
+                index, weight = self._index_host[start:stop], self._weight_host[start:stop]
                 w = map_z(self.generator, self._z_path(self.keyframes.z, index, weight))
                 target = map_z(self.generator, self._z_path(self.keyframes.pulse_z, index, weight))
-            loud = self.loudness[start:stop]
-            amount = cfg.pulse_strength * self.pulse[start:stop] * (1.0 - cfg.pulse_loudness * (1.0 - loud))
-            amount = torch.from_numpy(amount.astype(np.float32))
-            w = w + (target - w) * amount.to(self.device).view(-1, 1, 1)
-            ws = self._truncate(w, self.loudness[start:stop])
-            noise = cfg.noise_base + cfg.noise_loudness * self.loudness[start:stop]
-            noise_scale = torch.from_numpy(noise.astype(np.float32)).to(self.device)
+            w = w + (target - w) * self._pulse[start:stop].view(-1, 1, 1)
+            ws = self._truncate(w, self._psi[start:stop].view(-1, 1, 1))
+            noise_scale = self._noise[start:stop].clone()
         return WalkBatch(start=start, stop=stop, ws=ws, noise_scale=noise_scale)
 
     def batches(self, batch_size: int, start: int = 0, stop: int | None = None) -> Iterator[WalkBatch]:
@@ -317,19 +336,21 @@ class LatentWalk:
         for a in range(start, stop, batch_size):
             yield self.batch(a, min(a + batch_size, stop))
 
-    def _truncate(self, w: torch.Tensor, loudness: np.ndarray) -> torch.Tensor:
-        """Truncation per frame, ``w_avg + psi * (w - w_avg)`` with psi following loudness."""
-        cfg = self.config
-        psi = torch.from_numpy((cfg.truncation_psi + cfg.truncation_loudness * loudness).astype(np.float32))
-        psi = psi.to(self.device).view(-1, 1, 1)
+    def _truncate(self, w: torch.Tensor, psi: torch.Tensor) -> torch.Tensor:
+        """Truncation per frame, ``w_avg + psi * (w - w_avg)``, psi ``[B, 1, 1]`` following loudness."""
+        import torch
+
+        cutoff = self.config.truncation_cutoff
         truncated = self.w_avg + (w - self.w_avg) * psi
-        if cfg.truncation_cutoff is None or cfg.truncation_cutoff >= self.num_ws:
+        if cutoff is None or cutoff >= self.num_ws:
             return truncated
-        return torch.cat([truncated[:, :cfg.truncation_cutoff], w[:, cfg.truncation_cutoff:]], dim=1)
+        return torch.cat([truncated[:, :cutoff], w[:, cutoff:]], dim=1)
 
     def _z_path(self, points: torch.Tensor, index: np.ndarray, weight: np.ndarray) -> torch.Tensor:
         """Z-space positions, one row at a time (slerp between the two keyframes; for 'cubic', the Catmull-Rom blend
         of the four, rescaled to the blended norm so it stays on the shell where Gaussian latents live)."""
+        import torch
+
         rows = []
         for i in range(len(index)):
             if self.config.interpolation == "cubic":

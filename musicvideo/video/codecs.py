@@ -290,6 +290,16 @@ def video_args(config: VideoConfig, encoder: str, path: str | Path) -> list[str]
     return args
 
 
+AAC_SAMPLE_RATES = (7350, 8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000, 64000, 88200, 96000)
+
+
+def audio_output_rate(sample_rate: int, path: str | Path) -> int:
+    """The song's own rate, unless the container's codec cannot hold it (AAC above 96 kHz -> 48 kHz)."""
+    if uses_pcm_audio(path) or sample_rate in AAC_SAMPLE_RATES:
+        return sample_rate
+    return 48000 if sample_rate > 48000 else min(r for r in AAC_SAMPLE_RATES if r >= sample_rate)
+
+
 def audio_args(config: VideoConfig, path: str | Path) -> list[str]:
     """ffmpeg output options for the audio stream: PCM in .mov, AAC otherwise (rate and channels kept)."""
     if uses_pcm_audio(path):

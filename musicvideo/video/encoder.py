@@ -12,6 +12,7 @@ as long as the ``ceil(duration * fps)`` frames of the clip, whatever the song's 
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import queue
@@ -29,14 +30,26 @@ import numpy as np
 from ..atomic import atomic_output, check_output_path, temporary_sibling
 from ..errors import AudioError, MusicVideoError, OutputError, require_file
 from ..ffmpeg import ffmpeg_exe
-from .codecs import (DNXHR_MIN_SIZE, VideoConfig, audio_args, check_container, needs_even_size, output_pix_fmt,
-                     resolve_encoder, video_args)
+from .codecs import (DNXHR_MIN_SIZE, VideoConfig, audio_args, audio_output_rate, check_container, needs_even_size,
+                     output_pix_fmt, resolve_encoder, video_args)
 from .probe import probe, read_header
 
 # ffmpeg lines that only say that something else failed; the message names the first line that is not one of them
 _GENERIC_ERRORS = ("Task finished", "Terminating thread", "Conversion failed", "Nothing was written",
                    "Error sending frames", "Could not open encoder before EOF", "Error while filtering",
                    "Error closing file", "Error writing trailer", "Last message repeated")
+
+
+# Writers not yet closed or aborted. At interpreter exit they are aborted: otherwise ffmpeg would see its stdin
+# close, finish the temporary file and leave it behind.
+_OPEN_WRITERS: set = set()
+
+
+@atexit.register
+def _abort_open_writers() -> None:
+    for writer in list(_OPEN_WRITERS):
+        with contextlib.suppress(Exception):
+            writer.abort()
 
 
 @dataclass
@@ -125,13 +138,16 @@ def check_audio_source(audio: AudioSource) -> tuple[Path, int]:
     return path, info.sample_rate
 
 
-def _audio_filter(audio: AudioSource, input_index: int, fps: Fraction, sample_rate: int) -> tuple[str, bool]:
+def _audio_filter(audio: AudioSource, input_index: int, fps: Fraction, sample_rate: int,
+                  output: Path) -> tuple[str, bool]:
     """The ``filter_complex`` chain that cuts the clip's audio out of the song.
 
     With a known duration the video has ``N = ceil(duration * fps)`` frames, so the audio is cut (or padded with
     silence) to exactly ``N / fps`` seconds, counted in samples from the song's first decoded sample (the
     timeline the analysis used). Without one it runs to the song's end, padded without end, and ``-shortest``
     cuts it where the video ends, in 256-sample packets (6 ms at 44.1 kHz).
+
+    The song keeps its sample rate unless the output's audio codec cannot hold it (``audio_output_rate``).
 
     Returns
     -------
@@ -140,12 +156,14 @@ def _audio_filter(audio: AudioSource, input_index: int, fps: Fraction, sample_ra
     """
     start = int(round(audio.start_s * sample_rate))
     head = f"[{input_index}:a:0]"
+    rate = audio_output_rate(sample_rate, output)
+    resample = f",aresample={rate}" if rate != sample_rate else ""
     n_frames = expected_frames(audio, fps)
     if n_frames is not None:
-        samples = int(round(Fraction(n_frames) / fps * sample_rate))
-        return (f"{head}atrim=start_sample={start}:end_sample={start + samples},asetpts=PTS-STARTPTS,"
-                f"apad=whole_len={samples}[aout]"), False
-    return f"{head}atrim=start_sample={start},asetpts=PTS-STARTPTS,apad,asetnsamples=n=256[aout]", True
+        samples = int(round(Fraction(n_frames) / fps * rate))
+        return (f"{head}atrim=start_sample={start},asetpts=PTS-STARTPTS{resample},"
+                f"atrim=end_sample={samples},apad=whole_len={samples}[aout]"), False
+    return f"{head}atrim=start_sample={start},asetpts=PTS-STARTPTS{resample},apad,asetnsamples=n=256[aout]", True
 
 
 def _video_filter(in_w: int, in_h: int, out_w: int, out_h: int, requested: tuple[int, int],
@@ -271,6 +289,7 @@ class VideoWriter:
         self._write_lock = threading.Lock()
         self._state_lock = threading.Lock()
         self._closed = False
+        self._finished = False  # the file is in place
         self._failure: BaseException | None = None
         self._stderr_tail: deque[str] = deque(maxlen=40)
 
@@ -284,7 +303,7 @@ class VideoWriter:
         graph = f"[0:v]{vf}[vout]"
         shortest = False
         if audio is not None:
-            chain, shortest = _audio_filter(audio, 1, self.fps, rate)
+            chain, shortest = _audio_filter(audio, 1, self.fps, rate, self.path)
             graph += ";" + chain
         cmd += ["-filter_complex", graph, "-map", "[vout]"]
         cmd += video_args(self.config, self.encoder, self.path)
@@ -295,6 +314,7 @@ class VideoWriter:
         # own process group: Ctrl-C reaches Python only, which then aborts ffmpeg itself (no half-finalised file)
         self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                       process_group=0)
+        _OPEN_WRITERS.add(self)
         self._stderr_thread = threading.Thread(target=self._drain_stderr, name="ffmpeg-stderr", daemon=True)
         self._stderr_thread.start()
         self._queue: queue.Queue | None = None
@@ -387,7 +407,7 @@ class VideoWriter:
         """
         with self._state_lock:
             if self._closed:
-                if self.path.exists():
+                if self._finished:
                     return self.path
                 raise MusicVideoError(f"VideoWriter for {self.path.name} was aborted")
             self._closed = True
@@ -413,6 +433,8 @@ class VideoWriter:
             if self.path.exists() and not self.overwrite:
                 raise OutputError(f"output already exists: {self.path} (pass --overwrite to replace it)")
             os.replace(self._tmp, self.path)
+            self._finished = True
+            _OPEN_WRITERS.discard(self)
             return self.path
         except BaseException:
             self._kill_and_clean()
@@ -425,6 +447,7 @@ class VideoWriter:
         self._kill_and_clean()  # after a successful close this finds nothing to do (the target is untouched)
 
     def _kill_and_clean(self) -> None:
+        _OPEN_WRITERS.discard(self)
         if self._proc.poll() is None:
             self._proc.kill()
         self._proc.wait()
@@ -487,6 +510,7 @@ def concat_segments(paths: Iterable[str | Path], output: str | Path, *, audio: A
         Replace an existing output.
     fps : float, str or Fraction, optional
         The segments' frame rate (read from the first segment when not given); sets the audio length.
+        With an audio duration, the segments must hold ``ceil(duration_s * fps)`` frames in all.
 
     Returns
     -------
@@ -504,14 +528,22 @@ def concat_segments(paths: Iterable[str | Path], output: str | Path, *, audio: A
     segments = [require_file(p, "segment") for p in paths]
     if not segments:
         raise MusicVideoError("concat_segments needs at least one segment")
-    first = read_header(segments[0])
-    for seg in segments[1:]:
-        info = read_header(seg)
-        if (info.video_codec, info.pix_fmt, info.width, info.height) != (
-                first.video_codec, first.pix_fmt, first.width, first.height):
+    # packet counts and rates without decoding (a copy pass per segment), to check the pieces fit together
+    infos = [probe(seg, decode=False) for seg in segments]
+    first = infos[0]
+    for seg, info in zip(segments[1:], infos[1:]):
+        if (info.video_codec, info.pix_fmt, info.width, info.height, info.fps) != (
+                first.video_codec, first.pix_fmt, first.width, first.height, first.fps):
             raise MusicVideoError(f"segment {seg.name} is {info.video_codec} {info.pix_fmt} {info.width}x"
-                                  f"{info.height} but {segments[0].name} is {first.video_codec} {first.pix_fmt} "
-                                  f"{first.width}x{first.height} (render all segments with the same settings)")
+                                  f"{info.height} at {info.fps} fps but {segments[0].name} is {first.video_codec} "
+                                  f"{first.pix_fmt} {first.width}x{first.height} at {first.fps} fps "
+                                  "(render all segments with the same settings)")
+    fps = _exact_fps(fps if fps is not None else first.fps or 0)
+    total = sum(info.n_frames for info in infos)
+    needed = expected_frames(audio, fps)
+    if needed is not None and total != needed:
+        raise MusicVideoError(f"the segments hold {total} frames but {audio.duration_s:g} s of audio need "
+                              f"ceil(duration * fps) = {needed} (a segment is missing or incomplete)")
     song, rate = check_audio_source(audio) if audio is not None else (None, 0)
 
     fd, list_name = tempfile.mkstemp(prefix="musicvideo-concat-", suffix=".txt")
@@ -523,12 +555,7 @@ def concat_segments(paths: Iterable[str | Path], output: str | Path, *, audio: A
                "-f", "concat", "-safe", "0", "-i", str(list_path)]
         shortest = False
         if song is not None:
-            if fps is None:
-                fps = probe(segments[0], decode=False).fps
-                if fps is None:
-                    raise MusicVideoError(f"cannot tell the frame rate of {segments[0]} (pass fps=)")
-            fps = _exact_fps(fps)
-            chain, shortest = _audio_filter(audio, 1, fps, rate)
+            chain, shortest = _audio_filter(audio, 1, fps, rate, target)
             cmd += ["-i", str(song), "-filter_complex", chain]
         cmd += ["-map", "0:v:0", "-c:v", "copy"]
         suffix = target.suffix.lower()

@@ -35,6 +35,8 @@ class VideoInfo:
         As ffmpeg names it (``High``, ``HQ``, ``DNXHR_HQ``).
     pix_fmt : str or None
         ``yuv420p``, ``yuv422p10le``, ...
+    color_range, color_space : str or None
+        As tagged in the stream (``tv``, ``bt709``); None when untagged.
     width, height : int
     fps : Fraction or None
         Exact frame rate (30000/1001, not 29.97), from the frames' durations.
@@ -57,6 +59,8 @@ class VideoInfo:
     video_codec: str | None = None
     profile: str | None = None
     pix_fmt: str | None = None
+    color_range: str | None = None
+    color_space: str | None = None
     width: int = 0
     height: int = 0
     fps: Fraction | None = None
@@ -140,6 +144,13 @@ def parse_header(stderr: str, path: Path) -> VideoInfo:
             info.video_codec, info.profile = _codec_and_profile(fields[0])
             if len(fields) > 1:
                 info.pix_fmt = fields[1].split("(")[0].strip()
+                # "yuv420p(tv, bt709, progressive)": range, then space[/primaries/transfer], then field order
+                tags = re.search(r"\((.*)\)", fields[1])
+                for tag in (t.strip() for t in tags.group(1).split(",")) if tags else ():
+                    if tag in ("tv", "pc"):
+                        info.color_range = tag
+                    elif tag.startswith(("bt", "smpte", "fcc", "ycgco")) and info.color_space is None:
+                        info.color_space = tag.split("/")[0]
             for field in fields[2:]:
                 size = re.match(r"(\d+)x(\d+)", field)
                 if size:

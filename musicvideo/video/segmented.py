@@ -12,6 +12,7 @@ Memory is bounded: at most ``max_buffered_frames`` frames wait in the queues.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import queue
@@ -28,6 +29,17 @@ from ..atomic import check_output_path
 from ..errors import MusicVideoError, OutputError
 from .codecs import VideoConfig, check_container
 from .encoder import AudioSource, VideoWriter, check_audio_source, concat_segments, expected_frames
+
+
+# Writers not closed or aborted yet; aborted at interpreter exit so no parts folder is left behind.
+_OPEN_WRITERS: set = set()
+
+
+@atexit.register
+def _abort_open_writers() -> None:
+    for writer in list(_OPEN_WRITERS):
+        with contextlib.suppress(Exception):
+            writer.abort()
 
 
 class _FrameBudget:
@@ -91,7 +103,7 @@ class SegmentedVideoWriter:
     path, width, height, fps, config, audio, overwrite, input_width, input_height
         As for :class:`VideoWriter`.
     workers : int, optional
-        Segments encoding at once (default: one per 4 CPU cores, at least 2).
+        Segments encoding at once (default: one per 4 CPU cores; on 2 cores one encoder is as fast).
     segment_frames : int
         Frames per segment (each starts with a key frame).
     max_buffered_frames : int, optional
@@ -115,7 +127,7 @@ class SegmentedVideoWriter:
         if audio is not None:
             check_audio_source(audio)
         cores = os.cpu_count() or 1
-        self.workers = max(1, workers if workers is not None else max(2, cores // 4))
+        self.workers = max(1, workers if workers is not None else cores // 4)
         if segment_frames < 1:
             raise MusicVideoError(f"segment_frames must be >= 1, got {segment_frames}")
         self.segment_frames = segment_frames
@@ -140,6 +152,8 @@ class SegmentedVideoWriter:
         self._frame_shape = (first.input_height, first.input_width, 3)
         self.frames_written = 0
         self._closed = False
+        self._result: Path | None = None
+        _OPEN_WRITERS.add(self)
 
     def _start_segment(self) -> None:
         active = [s for s in self._segments if s.thread.is_alive()]
@@ -183,9 +197,17 @@ class SegmentedVideoWriter:
         self.frames_written += len(batch)
 
     def close(self) -> Path:
-        """Finish every segment, join them without re-encoding, mux the audio, move the file into place."""
+        """Finish every segment, join them without re-encoding, mux the audio, move the file into place.
+
+        Returns
+        -------
+        Path
+            The finished file (again on a second call).
+        """
         if self._closed:
-            raise MusicVideoError(f"SegmentedVideoWriter for {self.path.name} is already closed")
+            if self._result is not None:
+                return self._result
+            raise MusicVideoError(f"SegmentedVideoWriter for {self.path.name} was aborted")
         self._closed = True
         try:
             if self.frames_written == 0:
@@ -199,17 +221,20 @@ class SegmentedVideoWriter:
                 segment.thread.join()
             self._raise_segment_error()
             parts = [s.writer.path for s in self._segments if s.writer.frames_written > 0]
-            return concat_segments(parts, self.path, audio=self.audio, config=self._segment_config,
-                                   overwrite=self.overwrite, fps=self.fps)
+            self._result = concat_segments(parts, self.path, audio=self.audio, config=self._segment_config,
+                                           overwrite=self.overwrite, fps=self.fps)
+            return self._result
         except BaseException:
             self._stop_all()
             raise
         finally:
+            _OPEN_WRITERS.discard(self)
             shutil.rmtree(self._parts_dir, ignore_errors=True)
 
     def abort(self) -> None:
         """Kill every encoder and delete all segments; nothing is left at the target. Safe to call twice."""
         self._closed = True
+        _OPEN_WRITERS.discard(self)
         self._stop_all()
         shutil.rmtree(self._parts_dir, ignore_errors=True)
 

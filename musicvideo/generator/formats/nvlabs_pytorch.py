@@ -107,6 +107,16 @@ def config_from_generator(G: PersistentObjectStub, state_dict: dict[str, torch.T
     init_res = tuple(int(v) for v in kw.get("init_res") or init_res)  # non-square forks store it explicitly
 
     conv_clamp = syn_kw.get("conv_clamp")
+    architecture = syn_kw.get("architecture")
+    if architecture is None:  # not passed to the constructor: NVlabs' default, unless the tensors say otherwise
+        n_torgb = sum(1 for k in state_dict if re.fullmatch(r"synthesis\.b\d+\.torgb\.weight", k))
+        n_blocks = sum(1 for k in state_dict if re.fullmatch(r"synthesis\.b\d+\.resample_filter", k))
+        if any(re.fullmatch(r"synthesis\.b\d+\.skip\.weight", k) for k in state_dict):
+            architecture = "resnet"
+        elif n_torgb == 1 and n_blocks > 1:
+            architecture = "orig"
+        else:
+            architecture = "skip"
     return GeneratorConfig(
         z_dim=z_dim,
         c_dim=c_dim,
@@ -121,7 +131,7 @@ def config_from_generator(G: PersistentObjectStub, state_dict: dict[str, torch.T
         channel_max=int(_kw(syn_kw, "channel_max", 512)),
         num_fp16_res=int(_kw(syn_kw, "num_fp16_res", 0)),
         conv_clamp=None if conv_clamp is None else float(conv_clamp),
-        architecture=str(_kw(syn_kw, "architecture", "skip")),
+        architecture=str(architecture),
         init_res=(init_res[0], init_res[1]),
     )
 
@@ -159,7 +169,10 @@ def convert_nvlabs_pytorch(data: Any, path: Path) -> LoadedCheckpoint:
     state_dict = {k: (v.float() if v.is_floating_point() else v).contiguous() for k, v in G.state_dict().items()}
     if not any(k.startswith("synthesis.") for k in state_dict) or not any(k.startswith("mapping.") for k in state_dict):
         raise CheckpointError(f"checkpoint {path}: the pickled G_ema holds no mapping/synthesis tensors")
-    config = config_from_generator(G, state_dict, path)
+    try:
+        config = config_from_generator(G, state_dict, path)
+    except (TypeError, ValueError, IndexError) as exc:  # constructor arguments of an unexpected type
+        raise CheckpointError(f"checkpoint {path}: cannot read G_ema's architecture ({exc})") from None
 
     metadata: dict[str, Any] = {"source_class": G.class_name, "persistence_version": G.version}
     if isinstance(data, dict):
@@ -173,6 +186,6 @@ def convert_nvlabs_pytorch(data: Any, path: Path) -> LoadedCheckpoint:
     if "mapping.w_avg" not in state_dict:
         from .rosinality import compute_w_avg
 
-        state_dict["mapping.w_avg"] = compute_w_avg(config, state_dict)
+        state_dict["mapping.w_avg"] = compute_w_avg(config, state_dict, path)
         metadata["w_avg"] = "computed from 10000 seeded samples"
     return LoadedCheckpoint(config=config, state_dict=state_dict, format=FORMAT, path=path, metadata=metadata)

@@ -23,6 +23,7 @@ from ...errors import CheckpointError
 from ..stylegan2 import GeneratorConfig
 from ..unpickle import TFNetworkStub
 from .base import LoadedCheckpoint
+from .rosinality import infer_channel_layout
 
 FORMAT = "nvlabs-tf"
 
@@ -191,10 +192,16 @@ def convert_nvlabs_tf(data: Any, path: Path) -> LoadedCheckpoint:
             modconv(f"{blk}.torgb", f"synthesis/{r}x{r}/ToRGB")
         if architecture == "resnet" and r > 4:
             sd[f"{blk}.skip.weight"] = _t(get(f"synthesis/{r}x{r}/Skip/weight")[::-1, ::-1].transpose(3, 2, 0, 1))
+            sd[f"{blk}.skip.resample_filter"] = filt.clone()
         sd[f"{blk}.resample_filter"] = filt.clone()
 
     const = sd["synthesis.b4.const"]
     conv_clamp = kw.get("conv_clamp")
+    # fmap_base/fmap_max may be implicit (defaults of the build function): trust the tensors where they disagree.
+    channel_base, channel_max = int(kwarg("fmap_base", 16384)) * 2, int(kwarg("fmap_max", 512))
+    channels = {r: int(sd[f"synthesis.b{r}.conv1.weight"].shape[0]) for r in (2**i for i in range(2, log2 + 1))}
+    if any(min(channel_base // r, channel_max) != c for r, c in channels.items()):
+        channel_base, channel_max = infer_channel_layout(channels, path)
     config = GeneratorConfig(
         z_dim=int(kwarg("latent_size", 512)),
         c_dim=c_dim,
@@ -205,8 +212,8 @@ def convert_nvlabs_tf(data: Any, path: Path) -> LoadedCheckpoint:
         mapping_lr_mul=float(kwarg("mapping_lrmul", 0.01)),
         embed_features=kw.get("label_fmaps"),
         layer_features=kw.get("mapping_fmaps"),
-        channel_base=int(kwarg("fmap_base", 16384)) * 2,
-        channel_max=int(kwarg("fmap_max", 512)),
+        channel_base=channel_base,
+        channel_max=channel_max,
         num_fp16_res=int(kwarg("num_fp16_res", 0)),
         conv_clamp=None if conv_clamp is None else float(conv_clamp),
         architecture=architecture,

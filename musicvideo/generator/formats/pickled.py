@@ -13,8 +13,6 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from ...errors import CheckpointError, UnsafePickleError, require_file
 from ..unpickle import PersistentObjectStub, TFNetworkStub, restricted_load, restricted_torch_load
 from .base import LoadedCheckpoint
@@ -118,8 +116,9 @@ def load_pickled(path: str | Path) -> LoadedCheckpoint:
     UnsafePickleError
         The pickle asked for a global outside the allow-list (nothing was executed).
     CheckpointError
-        Any other problem: unreadable, corrupt, StyleGAN3/StyleGAN1, a pickle of something else, missing or
-        mis-shaped tensors. The message is one line naming the file.
+        Any other problem: unreadable, corrupt, StyleGAN3/StyleGAN1, a pickle of something else, tensors missing
+        from the source layout. The message is one line naming the file. (Shapes against the architecture are
+        checked where the network is built: ``musicvideo.generator.build_generator`` / ``inspect_checkpoint``.)
     """
     p = Path(path).expanduser()
     obj = read_pickled_object(p)
@@ -140,41 +139,5 @@ def load_pickled(path: str | Path) -> LoadedCheckpoint:
             f"checkpoint {p} is a pickle of {_describe(obj)}, not a StyleGAN2 network (expected an NVlabs pickle "
             "with 'G_ema', a TensorFlow (G, D, Gs) pickle, or a rosinality .pt with 'g_ema')"
         )
-    check_state_dict(loaded)
     return loaded
 
-
-def check_state_dict(loaded: LoadedCheckpoint) -> None:
-    """Raise a one-line CheckpointError if the converted tensors do not match the network their config describes.
-
-    The expected names and shapes come from our own ``Generator`` built on the ``meta`` device (no memory used).
-
-    Parameters
-    ----------
-    loaded : LoadedCheckpoint
-        A converted checkpoint.
-    """
-    try:
-        from ..stylegan2 import Generator
-    except ImportError:  # the network is not there yet: nothing to compare against
-        return
-    p = loaded.path
-    try:
-        with torch.device("meta"):
-            expected = Generator(loaded.config).state_dict()
-    except (ValueError, AssertionError, TypeError, KeyError) as exc:
-        raise CheckpointError(f"checkpoint {p}: unsupported architecture ({exc})") from None
-    sd = loaded.state_dict
-    missing = [k for k in expected if k not in sd]
-    if missing:
-        more = f" and {len(missing) - 1} more" if len(missing) > 1 else ""
-        raise CheckpointError(f"checkpoint {p}: tensor {missing[0]}{more} is missing (the file is incomplete)")
-    for k, ref in expected.items():
-        if tuple(sd[k].shape) != tuple(ref.shape):
-            raise CheckpointError(
-                f"checkpoint {p}: tensor {k} has shape {list(sd[k].shape)}, expected {list(ref.shape)} "
-                "for this architecture"
-            )
-    unexpected = [k for k in sd if k not in expected]
-    if unexpected:
-        raise CheckpointError(f"checkpoint {p}: unexpected tensor {unexpected[0]} for this architecture")

@@ -34,11 +34,29 @@ def is_rosinality(obj: Any) -> bool:
     """Whether an unpickled object is a rosinality checkpoint dict (a ``g_ema`` state dict with ``style.*`` keys)."""
     if not isinstance(obj, dict) or not isinstance(obj.get("g_ema"), dict):
         return False
-    return any(str(k).startswith(("style.", "convs.", "input.input")) for k in obj["g_ema"])
+    return any(str(k).startswith(("style.", "convs.", "input.input", "module.style.")) for k in obj["g_ema"])
 
 
-def _infer_channel_layout(channels: dict[int, int], path: Path) -> tuple[int, int]:
-    """(channel_base, channel_max) such that ``min(channel_base // r, channel_max)`` gives every stored count."""
+def infer_channel_layout(channels: dict[int, int], path: Path | str) -> tuple[int, int]:
+    """(channel_base, channel_max) such that ``min(channel_base // r, channel_max)`` gives every stored count.
+
+    Parameters
+    ----------
+    channels : dict of int to int
+        Feature channels found in the tensors, by block resolution.
+    path : Path
+        The file, for the message.
+
+    Returns
+    -------
+    tuple of int
+        ``(channel_base, channel_max)``.
+
+    Raises
+    ------
+    CheckpointError
+        If no StyleGAN2 channel rule produces these counts.
+    """
     channel_max = max(channels.values())
     r_last = max(channels)
     candidates = [channels[r_last] * r_last] + [channels[r] * r for r in sorted(channels, reverse=True)]
@@ -51,7 +69,7 @@ def _infer_channel_layout(channels: dict[int, int], path: Path) -> tuple[int, in
     )
 
 
-def compute_w_avg(config: GeneratorConfig, state_dict: dict[str, torch.Tensor],
+def compute_w_avg(config: GeneratorConfig, state_dict: dict[str, torch.Tensor], path: Path | str = "checkpoint", *,
                   n: int = W_AVG_SAMPLES, seed: int = W_AVG_SEED) -> torch.Tensor:
     """The mean intermediate latent ``w`` over ``n`` seeded ``z`` samples, for checkpoints that store none.
 
@@ -60,7 +78,9 @@ def compute_w_avg(config: GeneratorConfig, state_dict: dict[str, torch.Tensor],
     config : GeneratorConfig
         The architecture.
     state_dict : dict
-        The converted tensors (without ``mapping.w_avg``).
+        The converted tensors (without ``mapping.w_avg``); only the ``mapping.*`` ones are used.
+    path : Path or str
+        The file, for messages.
     n : int
         Number of samples.
     seed : int
@@ -71,19 +91,26 @@ def compute_w_avg(config: GeneratorConfig, state_dict: dict[str, torch.Tensor],
     Tensor
         [w_dim] float32.
     """
-    from ..stylegan2 import Generator  # the network module; imported late as it is only needed here
+    from ..stylegan2 import MappingNetwork  # the network module; only this rare path needs it
 
-    G = Generator(config).eval()
-    sd = dict(state_dict)
-    sd["mapping.w_avg"] = torch.zeros(config.w_dim)
-    G.load_state_dict(sd, strict=False)
+    mapping_sd = {k[len("mapping."):]: v for k, v in state_dict.items() if k.startswith("mapping.")}
+    mapping_sd["w_avg"] = torch.zeros(config.w_dim)
+    try:
+        config.validate()
+        mapping = MappingNetwork(z_dim=config.z_dim, c_dim=config.c_dim, w_dim=config.w_dim, num_ws=1,
+                                 num_layers=config.mapping_layers, embed_features=config.embed_features,
+                                 layer_features=config.layer_features, lr_multiplier=config.mapping_lr_mul).eval()
+        mapping.load_state_dict(mapping_sd, strict=True)
+    except (ValueError, RuntimeError) as exc:  # bad architecture numbers or tensors that do not fit them
+        reason = str(exc).strip().splitlines()[-1].strip()[:200]
+        raise CheckpointError(f"checkpoint {path}: cannot compute the average w ({reason})") from None
     gen = torch.Generator().manual_seed(seed)
     z = torch.randn([n, config.z_dim], generator=gen)
     c = torch.zeros([n, config.c_dim])
     ws = []
     with torch.no_grad():
         for i in range(0, n, 2000):
-            w = G.mapping(z[i:i + 2000], c[i:i + 2000], truncation_psi=1.0)
+            w = mapping(z[i:i + 2000], c[i:i + 2000] if config.c_dim else None, truncation_psi=1.0)
             ws.append(w[:, 0].double().sum(0))
     return (torch.stack(ws).sum(0) / n).float()
 
@@ -108,6 +135,8 @@ def convert_rosinality(data: dict[str, Any], path: Path) -> LoadedCheckpoint:
         When tensors are missing or have shapes that do not fit a StyleGAN2 generator.
     """
     src: dict[str, torch.Tensor] = {str(k): v for k, v in data["g_ema"].items() if isinstance(v, torch.Tensor)}
+    if src and all(k.startswith("module.") for k in src):  # saved from a DataParallel wrapper by some forks
+        src = {k[len("module."):]: v for k, v in src.items()}
 
     def get(name: str, ndim: int | None = None) -> torch.Tensor:
         if name not in src:
@@ -139,7 +168,7 @@ def convert_rosinality(data: dict[str, Any], path: Path) -> LoadedCheckpoint:
     channels = {4: int(const.shape[1])}
     for i in range(n_convs // 2):
         channels[2 ** (i + 3)] = int(get(f"convs.{2 * i}.conv.weight", 5).shape[1])
-    channel_base, channel_max = _infer_channel_layout(channels, path)
+    channel_base, channel_max = infer_channel_layout(channels, path)
 
     args = data.get("args")
     lr_mul = float(getattr(args, "lr_mlp", 0.01) or 0.01)
@@ -203,7 +232,7 @@ def convert_rosinality(data: dict[str, Any], path: Path) -> LoadedCheckpoint:
     if isinstance(latent_avg, torch.Tensor):
         sd["mapping.w_avg"] = latent_avg.detach().float().reshape(-1).contiguous()
     else:
-        sd["mapping.w_avg"] = compute_w_avg(config, sd)
+        sd["mapping.w_avg"] = compute_w_avg(config, sd, path)
         metadata["w_avg"] = f"computed from {W_AVG_SAMPLES} seeded samples (seed {W_AVG_SEED})"
     if math.prod(sd["mapping.w_avg"].shape) != style_dim:
         raise CheckpointError(f"checkpoint {path}: latent_avg has {sd['mapping.w_avg'].numel()} values, "

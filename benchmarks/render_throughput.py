@@ -1,0 +1,223 @@
+"""Render throughput: generator alone vs the full streaming pipeline vs the way peer tools render.
+
+    python benchmarks/render_throughput.py                      # 256 px default checkpoint, 48 frames, memory rows
+    python benchmarks/render_throughput.py --frames 96 --results benchmarks/RESULTS.md
+
+Rows, all with the same generator (the embedded default checkpoint), frames, size and latents:
+
+(a) generator only: the latent walk's batches through ``synthesis`` and to uint8 on the device, nothing encoded;
+(b) ``musicvideo.render`` to a finished MP4 with audio (the analysis is cached first, as on any second render);
+(c) the peer way (Lucid Sonic Dreams, maua): batch 1, every frame saved as a PNG, then moviepy's
+    ``ImageSequenceClip`` with the song's audio to an MP4.
+
+Targets (issue 4): b/a <= 1.15 and c/b >= 2. Memory: peak RSS of a 10-minute render within 10 % of a 1-minute one,
+each in its own process (``ru_maxrss`` from ``wait4``), at a low frame rate and a tiny generator so it finishes in
+minutes on a CPU. GPU rows (512 and 1024 px, config-f sized network in fp16) run only when CUDA is present.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import torch  # noqa: E402
+
+from musicvideo.audio import analyze, reactive_curves  # noqa: E402
+from musicvideo.audio.synth import demo_song, write_wav  # noqa: E402
+from musicvideo.config import RenderConfig  # noqa: E402
+from musicvideo.generator import load_generator, save_native  # noqa: E402
+from musicvideo.generator.stylegan2 import Generator, GeneratorConfig  # noqa: E402
+from musicvideo.motion import LatentWalk  # noqa: E402
+from musicvideo.render import auto_batch_size, render, to_uint8_nhwc  # noqa: E402
+
+FPS = 30
+
+
+def generator_only(G, song: Path, config: RenderConfig, device: torch.device, batch_size: int) -> float:
+    """(a) seconds to make every frame as uint8 on the device (and wait for it), nothing encoded."""
+    curves = reactive_curves(analyze(song, fps=config.fps, config=config.analysis), config.curves)
+    t0 = time.perf_counter()
+    walk = LatentWalk(G, curves, config.walk, seed=config.seed, device=device)
+    with torch.inference_mode():
+        for batch in walk.batches(batch_size):
+            frames = to_uint8_nhwc(G.synthesis(batch.ws, noise_mode=config.walk.noise_mode,
+                                               noise_scale=batch.noise_scale))
+            frames.cpu()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return time.perf_counter() - t0
+
+
+def full_pipeline(G, song: Path, config: RenderConfig, out: Path) -> float:
+    """(b) seconds of ``render`` to a finished MP4."""
+    t0 = time.perf_counter()
+    render(song, output=out, config=config, generator=G, progress=False, overwrite=True)
+    return time.perf_counter() - t0
+
+
+def peer_way(G, song: Path, config: RenderConfig, device: torch.device, workdir: Path, out: Path) -> float:
+    """(c) seconds of batch-1 generation, one PNG per frame, then moviepy ImageSequenceClip + audio to MP4."""
+    from moviepy import AudioFileClip, ImageSequenceClip
+    from PIL import Image
+
+    curves = reactive_curves(analyze(song, fps=config.fps, config=config.analysis), config.curves)
+    t0 = time.perf_counter()
+    walk = LatentWalk(G, curves, config.walk, seed=config.seed, device=device)
+    frames_dir = workdir / "png"
+    frames_dir.mkdir(exist_ok=True)
+    paths = []
+    with torch.inference_mode():
+        for batch in walk.batches(1):
+            image = G.synthesis(batch.ws, noise_mode=config.walk.noise_mode, noise_scale=batch.noise_scale)
+            array = ((image[0].permute(1, 2, 0).cpu().numpy() + 1) * 127.5).clip(0, 255).astype(np.uint8)
+            path = frames_dir / f"frame_{batch.start:06d}.png"
+            Image.fromarray(array).save(path)
+            paths.append(str(path))
+    clip = ImageSequenceClip(paths, fps=float(config.fps))
+    audio = AudioFileClip(str(song))
+    clip = clip.with_audio(audio.subclipped(0, clip.duration))
+    clip.write_videofile(str(out), codec="libx264", audio_codec="aac", logger=None)
+    audio.close()
+    clip.close()
+    return time.perf_counter() - t0
+
+
+MEMORY_CHILD = textwrap.dedent("""
+    import sys
+    from musicvideo.config import RenderConfig
+    from musicvideo.render import render
+    song, ckpt, out, fps = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4])
+    render(song, checkpoint=ckpt, output=out, config=RenderConfig(fps=fps, device="cpu"), progress=False,
+           overwrite=True)
+""")
+
+
+def peak_rss_mb(song: Path, checkpoint: Path, out: Path, fps: float, env: dict) -> tuple[float, float]:
+    """Peak RSS (MB) and wall seconds of a render in a fresh process."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-c", MEMORY_CHILD, str(song), str(checkpoint), str(out), str(fps)],
+                            env=env)
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise SystemExit(f"memory child failed with {proc.returncode}")
+    return usage.ru_maxrss / 1024, time.perf_counter() - t0
+
+
+def cuda_rows(frames: int) -> list[tuple[str, str]]:
+    """fps of (a) and (b) at 512 and 1024 px with a config-f sized generator in fp16 (random weights)."""
+    rows = []
+    device = torch.device("cuda")
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        song = write_wav(tmp / "song.wav", demo_song(frames / FPS + 1, sample_rate=44100), 44100)
+        for res in (512, 1024):
+            G = Generator(GeneratorConfig(img_resolution=res, z_dim=512, w_dim=512, channel_base=32768,
+                                          channel_max=512)).to(device)
+            config = RenderConfig(fps=FPS, duration_s=frames / FPS, device="cuda")
+            batch = auto_batch_size(device, res, res)
+            generator_only(G, song, dataclasses.replace(config, duration_s=min(1.0, frames / FPS)), device, batch)
+            a = generator_only(G, song, config, device, batch)
+            b = full_pipeline(G, song, config, tmp / f"gpu{res}.mp4")
+            rows.append((f"{res} px config-f fp16 (a) generator only", f"{frames / a:.1f} frames/s (batch {batch})"))
+            rows.append((f"{res} px config-f fp16 (b) full pipeline", f"{frames / b:.1f} frames/s, b/a {b / a:.2f}"))
+            del G
+            torch.cuda.empty_cache()
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--frames", type=int, default=48, help="frames per row (a)-(c) (default 48)")
+    parser.add_argument("--repeat", type=int, default=2, help="runs of (a) and (b), best taken (default 2)")
+    parser.add_argument("--memory-fps", type=float, default=2.0, help="fps of the memory rows (default 2)")
+    parser.add_argument("--skip-memory", action="store_true", help="skip the 1- vs 10-minute memory rows")
+    parser.add_argument("--results", default=None, help="append the table to this Markdown file")
+    args = parser.parse_args()
+
+    rows: list[tuple[str, str]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        os.environ["MUSICVIDEO_CACHE_DIR"] = str(tmp / "cache")
+        device = torch.device("cpu")
+        G = load_generator(None, device="cpu")  # the embedded default checkpoint
+        size = G.img_resolution
+        seconds = args.frames / FPS
+        song = write_wav(tmp / "song.wav", demo_song(seconds + 1, sample_rate=44100), 44100)
+        config = RenderConfig(fps=FPS, duration_s=seconds, device="cpu")
+        batch = auto_batch_size(device, size, size)
+        analyze(song, fps=FPS)  # cache the analysis; warm up torch's kernels for every batch shape used below
+        generator_only(G, song, config, device, batch)
+        generator_only(G, song, dataclasses.replace(config, duration_s=2 / FPS), device, 1)
+
+        # interleaved and repeated, best of each: the machine may be shared
+        a = b = float("inf")
+        for _ in range(args.repeat):
+            a = min(a, generator_only(G, song, config, device, batch))
+            b = min(b, full_pipeline(G, song, config, tmp / "b.mp4"))
+        c = peer_way(G, song, config, device, tmp, tmp / "c.mp4")
+        n = args.frames
+        rows += [
+            (f"(a) generator only, {size} px, batch {batch}", f"{a:.2f} s, {n / a:.2f} frames/s"),
+            ("(b) full pipeline to MP4 (render)", f"{b:.2f} s, {n / b:.2f} frames/s"),
+            ("(c) peer way: batch 1, PNG per frame, moviepy", f"{c:.2f} s, {n / c:.2f} frames/s"),
+            ("b/a (target <= 1.15)", f"{b / a:.3f}"),
+            ("c/b (target >= 2)", f"{c / b:.2f}"),
+        ]
+
+        if not args.skip_memory:
+            torch.manual_seed(0)
+            tiny = Generator(GeneratorConfig(z_dim=16, w_dim=16, img_resolution=32, channel_base=256,
+                                             channel_max=32, mapping_layers=2))
+            ckpt = save_native(tiny, tmp / "tiny.safetensors")
+            env = dict(os.environ, MUSICVIDEO_CACHE_DIR=str(tmp / "cache"))
+            result = {}
+            for minutes in (1, 10):
+                long_song = write_wav(tmp / f"song{minutes}.wav", demo_song(60.0 * minutes, sample_rate=44100),
+                                      44100)
+                cold = peak_rss_mb(long_song, ckpt, tmp / f"m{minutes}.mp4", args.memory_fps, env)
+                warm = peak_rss_mb(long_song, ckpt, tmp / f"m{minutes}.mp4", args.memory_fps, env)
+                result[minutes] = (cold, warm)
+                frames = int(60 * minutes * args.memory_fps)
+                rows.append((f"peak RSS, {minutes}-min render, first run (decodes + analyses the song)",
+                             f"{cold[0]:.0f} MB ({cold[1]:.0f} s)"))
+                rows.append((f"peak RSS, {minutes}-min render, analysis cached ({frames} frames)",
+                             f"{warm[0]:.0f} MB ({warm[1]:.0f} s)"))
+            for label, i in (("first run", 0), ("analysis cached", 1)):
+                ratio = result[10][i][0] / result[1][i][0]
+                rows.append((f"RSS 10 min / 1 min, {label} (target <= 1.10)", f"{ratio:.3f}"))
+            rows.append(("memory rows use", f"a 32 px test generator at {args.memory_fps:g} fps, 44.1 kHz stereo song"))
+
+    rows += cuda_rows(256) if torch.cuda.is_available() else [("GPU rows (512/1024 px config-f fp16)",
+                                                                "no CUDA: skipped")]
+    width = max(len(r[0]) for r in rows)
+    table = "\n".join([f"| {'row':<{width}} | result |", f"|{'-' * (width + 2)}|--------|"] +
+                      [f"| {k:<{width}} | {v} |" for k, v in rows])
+    print(table)
+    if args.results:
+        command = "python benchmarks/render_throughput.py " + " ".join(sys.argv[1:])
+        load = os.getloadavg()[0]
+        text = (f"\n## Render throughput (render helper, issue 4 items 1, 2, 4)\n\n`{command.strip()}` on "
+                f"{platform.machine()} with {os.cpu_count()} cores, torch {torch.__version__}, load average "
+                f"{load:.1f}, {datetime.date.today()}. Same generator (embedded default checkpoint), frames, size "
+                "and latents in (a)-(c).\n\n" + table + "\n")
+        with open(args.results, "a", encoding="utf-8") as f:
+            f.write(text)
+
+
+if __name__ == "__main__":
+    main()
