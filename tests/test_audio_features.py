@@ -142,7 +142,7 @@ def test_duration_past_the_end(tmp_path, audio_cache):
     assert f.n_frames == 60 and f.duration_s == pytest.approx(2.0)
     g = analyze(song, fps=30, start_s=1.0, duration_s=2.01)  # within a frame: kept, ceil(60.3) = 61 frames
     assert g.n_frames == 61 and g.times_s[-1] == 3.0
-    assert g.loudness[-1] == 0 and g.onset[-1] == 0 and g.chroma[-1].max() == 0  # after the last sample
+    assert g.onset[-1] == 0 and g.bass[-1] == 0 and g.chroma[-1].max() == 0  # after the last sample
     np.testing.assert_array_equal(g.loudness[:60], f.loudness)
 
 
