@@ -132,3 +132,16 @@ def test_corrupt_cache_entry_is_recomputed(song, audio_cache):
     second = analyze(song, fps=30)
     np.testing.assert_array_equal(first.onset, second.onset)
     assert np.load(entry)["onset"].shape  # rewritten, readable again
+
+
+def test_config_file_analysis_table(song, tmp_path, audio_cache, capsys):
+    config = tmp_path / "mv.toml"
+    config.write_text("[analysis]\nloudness_window_s = 0.2\nhpss = false\n")
+    out = tmp_path / "f.npz"
+    assert main(["analyze", str(song), "--config", str(config), "-o", str(out)]) == 0
+    features = FrameFeatures.load(out)
+    assert np.all(features.percussive == 0) and np.all(features.harmonic == 0)  # hpss off
+    config.write_text("[analysis]\nhop_lenght = 256\n")
+    assert main(["analyze", str(song), "--config", str(config), "-o", str(tmp_path / "g.npz")]) == 2
+    err = capsys.readouterr().err
+    assert "hop_lenght" in err and "line 2" in err and len(err.strip().splitlines()) == 1

@@ -156,3 +156,17 @@ def test_features_round_trip_npz(tmp_path, audio_cache):
     for name in ("times_s", "loudness_db", "chroma", "beat_times_s"):
         np.testing.assert_array_equal(getattr(f, name), getattr(g, name))
     assert g.fps == f.fps and g.tempo_bpm == f.tempo_bpm and g.n_frames == f.n_frames
+
+
+def test_band_hpss_and_chroma_calibration(tmp_path, audio_cache):
+    # a steady 1 kHz sine at 0.5: -9 dBFS everywhere it appears, all of it in the mid band and the harmonic part
+    t = np.arange(SR * 2) / SR
+    song = wav(tmp_path / "sine.wav", 0.5 * np.sin(2 * np.pi * 1000 * t), SR, "FLOAT")
+    f = analyze(song, fps=10)
+    inner = slice(3, -3)
+    expected = 1 + 20 * np.log10(0.5 / np.sqrt(2)) / 60
+    np.testing.assert_allclose(f.loudness[inner], expected, atol=0.005)
+    np.testing.assert_allclose(f.mid[inner], expected, atol=0.01)
+    np.testing.assert_allclose(f.harmonic[inner], expected, atol=0.01)
+    assert f.bass[inner].max() < 0.05 and f.treble[inner].max() < 0.05 and f.percussive[inner].max() < 0.3
+    assert np.all(np.argmax(f.chroma[inner], axis=1) == 11)  # 1000 Hz is nearest to B (987.8 Hz)

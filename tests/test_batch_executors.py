@@ -59,7 +59,7 @@ def test_unreachable_ray_address_is_a_one_line_error_before_any_work(tmp_path):
     message = str(info.value)
     assert "cannot reach the Ray cluster" in message and "\n" not in message
     assert time.monotonic() - started < 20
-    assert not list((tmp_path / "out").glob("*.mov"))
+    assert not (tmp_path / "out").exists()
     with pytest.raises(MusicVideoError, match="bad Ray address"):
         connect_ray("not-an-address")
 

@@ -41,7 +41,9 @@ def _decoded_audio(path: Path) -> np.ndarray:
 def three_clip_batch(tmp_path_factory):
     """The 3-clip plan rendered once with 2 workers; the 'middle' clip's worker dies on its first attempt."""
     folder = tmp_path_factory.mktemp("batch3")
-    plan = batch_folder(folder)
+    # the last clip picks its seeds by look (any brightness: the first two seeds tried)
+    plan = batch_folder(folder, THREE_CLIPS.replace(
+        "seeds = [5]", "select = { brightness = [0.0, 1.0], count = 2, candidates = 4, thumb_size = 32 }"))
     os.environ[CRASH_ENV] = "middle:1"
     try:
         result = run_batch(plan, folder / "out", workers=2, retries=2, progress=False)
@@ -66,7 +68,9 @@ def test_three_clips_rendered_and_the_manifest_matches_the_files(three_clip_batc
         assert clip["sha256"] == sha256_file(path)
         assert abs(info.audio_duration_s - 1.0) <= 1 / 12
         assert clip["settings"]["walk"]["seeds"] == clip["seeds"]
-    assert {c["name"]: c["seeds"] for c in doc["clips"]} == {"intro": [1, 2], "middle": [3, 4], "end": [5]}
+    assert {c["name"]: c["seeds"] for c in doc["clips"]} == {"intro": [1, 2], "middle": [3, 4], "end": [0, 1]}
+    picked = json.loads((out / "end.seeds.json").read_text())
+    assert picked["seeds"] == [0, 1] and len(picked["scores"]) == 2 and (out / "end.seeds.png").is_file()
     middle = next(c for c in doc["clips"] if c["name"] == "middle")
     assert middle["attempts"] == 2  # its worker died once; the retry finished it
     csv_lines = (out / "manifest.csv").read_text().splitlines()
@@ -101,8 +105,10 @@ def test_rerun_keeps_complete_clips_and_rerenders_broken_ones(three_clip_batch):
     folder, _ = three_clip_batch
     out = folder / "out"
     before = {p.name: (p.stat().st_ino, p.stat().st_mtime_ns) for p in out.glob("*.mov")}
+    seeds_mtime = (out / "end.seeds.json").stat().st_mtime_ns
     again = run_batch(folder / "plan.toml", out, workers=1, progress=False)
     assert sorted(again.skipped) == ["end", "intro", "middle"] and not again.rendered
+    assert (out / "end.seeds.json").stat().st_mtime_ns == seeds_mtime  # the selection was reused, not redone
     assert {p.name: (p.stat().st_ino, p.stat().st_mtime_ns) for p in out.glob("*.mov")} == before
     # a damaged clip (truncated) and a missing one are rendered again; the intact one is kept
     damaged = out / "middle.mov"

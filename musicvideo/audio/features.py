@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import AudioError, OutputError
+from ..errors import AudioError, ConfigError, OutputError, require_file
 from .decode import AudioClip
 from .timing import frame_times
 
@@ -49,8 +49,6 @@ class AnalysisConfig:
     treble_hz: float = 4000.0  # lower edge of the treble band (mid lies between)
 
     def __post_init__(self) -> None:
-        from ..errors import ConfigError
-
         if self.sample_rate < 4000 or self.hop_length < 16 or self.n_fft < self.hop_length:
             raise ConfigError("analysis: need sample_rate >= 4000, hop_length >= 16 and n_fft >= hop_length")
         if not 0 < self.loudness_window_s <= 10:
@@ -247,8 +245,6 @@ class FrameFeatures:
         -------
         FrameFeatures
         """
-        from ..errors import require_file
-
         p = require_file(path, "features file", AudioError)
         try:
             with np.load(p, allow_pickle=False) as data:

@@ -15,18 +15,21 @@ the cluster has GPUs, and Ray's own ``max_retries`` re-runs tasks whose worker d
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import dataclasses
+import logging
 import multiprocessing
 import os
 import queue
 import socket
+import tempfile
 import threading
 import time
 import traceback
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 from ..config import RenderConfig
 from ..errors import MusicVideoError
@@ -284,6 +287,21 @@ def _check_reachable(address: str, timeout_s: float = 5.0) -> None:
                               "--head`, or check the address and firewall)") from None
 
 
+@contextlib.contextmanager
+def _quiet_stderr() -> Iterator[None]:
+    """Silence file descriptor 2 (Ray's C++ client logs a warning a second while it retries an address)."""
+    saved = os.dup(2)
+    try:
+        with tempfile.TemporaryFile() as sink:
+            os.dup2(sink.fileno(), 2)
+            try:
+                yield
+            finally:
+                os.dup2(saved, 2)
+    finally:
+        os.close(saved)
+
+
 def connect_ray(address: str) -> bool:
     """Connect to Ray (or start a local instance for ``local``); returns whether this call started the connection.
 
@@ -300,15 +318,20 @@ def connect_ray(address: str) -> bool:
         return False
     _check_reachable(address)
     try:
-        if address == "local":
-            ray.init(include_dashboard=False, log_to_driver=False)
-        else:
-            ray.init(address=address, log_to_driver=False)
+        with _quiet_stderr():  # the one-line error below says what went wrong
+            _init_ray(ray, address)
     except Exception as exc:  # noqa: BLE001 - Ray raises ConnectionError, RuntimeError, ValueError...
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise MusicVideoError(f"cannot connect to the Ray cluster at {address}: {first} (start one with "
                               "`ray start --head`, or use --ray local)") from None
     return True
+
+
+def _init_ray(ray: Any, address: str) -> None:
+    if address == "local":
+        ray.init(include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
+    else:
+        ray.init(address=address, log_to_driver=False, logging_level=logging.WARNING)
 
 
 def run_ray(jobs: Sequence[RenderJob], on_done: Callable[[JobOutcome], None], *, retries: int = 2) -> None:

@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from ..config import RenderConfig, dataclass_from_dict, exact_fps, frame_count
-from ..errors import AudioError, ConfigError, require_file
+from ..errors import ConfigError, require_file
 from ..select import Traits
 
 #: Codec and container used for clips when the plan does not say: ProRes 422 HQ in .mov, for editing.
@@ -149,15 +149,8 @@ def container_for(codec: str) -> str:
 
 def song_duration_s(song: Path) -> float:
     """Length of the song in seconds (via the audio stage)."""
-    try:
-        from ..audio import audio_duration_s
-    except ImportError:  # the audio stage predates audio_duration_s: read the header with soundfile
-        import soundfile
+    from ..audio import audio_duration_s
 
-        try:
-            return float(soundfile.info(str(song)).duration)
-        except RuntimeError as exc:
-            raise AudioError(f"cannot read song {song}: {exc}") from None
     return float(audio_duration_s(song))
 
 

@@ -18,6 +18,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+from ..atomic import atomic_output
 from ..config import RenderConfig
 from ..errors import MusicVideoError, OutputError
 from .executors import JobOutcome, RenderJob, connect_ray, local_devices, run_local, run_ray
@@ -71,7 +72,7 @@ def _seeds_for(clip: ClipSpec, plan: BatchPlan, output_dir: Path, device: str, c
     """Keyframe seeds of a clip: from the plan, or picked by look (cached in ``NAME.seeds.json``)."""
     if clip.select is None:
         return clip.seeds
-    from ..select import select_seeds, write_contact_sheet, write_seeds_json
+    from ..select import select_seeds, selection_json, write_contact_sheet
 
     spec = clip.select
     seeds_path = output_dir / f"{clip.name}.seeds.json"
@@ -98,10 +99,10 @@ def _seeds_for(clip: ClipSpec, plan: BatchPlan, output_dir: Path, device: str, c
     if not selection.complete:
         _log(True, f"musicvideo: warning: clip {clip.name}: only {len(selection.seeds)} of {spec.count} seeds "
                    f"matched ({spec.traits().describe()}); using those")
-    write_seeds_json(selection, seeds_path, checkpoint=wanted["checkpoint"], overwrite=True)
-    doc = json.loads(seeds_path.read_text(encoding="utf-8"))
-    doc["selection"] = wanted
-    seeds_path.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
+    doc = selection_json(selection, wanted["checkpoint"])
+    doc["selection"] = wanted  # what a re-run compares to reuse these seeds
+    with atomic_output(seeds_path, overwrite=True) as tmp:
+        tmp.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
     write_contact_sheet(selection, seeds_path.with_suffix(".png"), overwrite=True)
     return selection.seeds
 
@@ -162,6 +163,7 @@ class _Progress:
         from ..video import probe
 
         spec = self.specs[name]
+        _remove_stale_temporaries(self.output_dir / spec.filename)  # from an attempt whose worker died
         record = self.manifest.clips[spec.filename]
         record.attempts = outcome.attempts
         record.elapsed_s = round(outcome.elapsed_s, 3)
@@ -271,14 +273,24 @@ def run_batch(plan: str | Path | BatchPlan, output_dir: str | Path, *, workers: 
     out = Path(output_dir).expanduser()
     if out.exists() and not out.is_dir():
         raise OutputError(f"output {out} is a file, not a directory (give a directory for the clips)")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise OutputError(f"cannot create output directory {out}: {exc.strerror} (check the path)") from None
-    out = out.resolve()
-    if ray is not None:
-        connect_ray(ray)  # an unreachable cluster fails here, before any work
     devices = None if ray is not None else local_devices(device, workers)
+    started_ray = connect_ray(ray) if ray is not None else False  # an unreachable cluster fails here, before work
+    try:
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OutputError(f"cannot create output directory {out}: {exc.strerror} (check the path)") from None
+        return _run(plan, out.resolve(), ray=ray, device=device, devices=devices, retries=retries,
+                    progress=progress, started=started)
+    finally:
+        if started_ray:
+            import ray as ray_module
+
+            ray_module.shutdown()
+
+
+def _run(plan: BatchPlan, out: Path, *, ray: str | None, device: str, devices: list[str] | None, retries: int,
+         progress: bool, started: float) -> BatchResult:
 
     old = read_manifest(out)
     manifest = Manifest(plan=str(plan.path), song=str(plan.song),

@@ -121,32 +121,43 @@ def fir_filter2d(x: torch.Tensor, f: torch.Tensor, pad: tuple[int, int, int, int
 def upsample2d(x: torch.Tensor, f: torch.Tensor, up: int = 2) -> torch.Tensor:
     """Up-sample by zero insertion, then low-pass with ``f`` (gain ``up**2`` keeps the mean), same as NVlabs.
 
-    Output size is exactly ``up`` times the input size.
+    Output size is exactly ``up`` times the input size. A depthwise stride-``up`` transposed convolution with the
+    filter is exactly "insert zeros, then convolve" without touching the zeros; NVlabs' padding
+    ((k + up - 1) // 2 before, (k - up) // 2 after) then selects the window starting at ``k - 1 - pad_before``.
     """
     b, c, h, w = x.shape
-    z = x.new_zeros([b, c, h, up, w, up])
-    z[:, :, :, 0, :, 0] = x
-    z = z.reshape(b, c, h * up, w * up)
     k = f.shape[-1]
-    p0, p1 = (k + up - 1) // 2, (k - up) // 2
-    return fir_filter2d(z, f, (p0, p1, p0, p1), gain=up**2)
+    start = k - 1 - (k + up - 1) // 2
+    kernel = (f * up**2).to(x.dtype)[None, None].expand(c, 1, *f.shape)
+    y = F.conv_transpose2d(x, kernel, stride=up, groups=c)
+    return y[:, :, start:start + h * up, start:start + w * up]
+
+
+def _can_modify(x: torch.Tensor) -> bool:
+    """In-place updates are safe for fresh intermediates when no autograd graph needs the old values."""
+    return not (torch.is_grad_enabled() and x.requires_grad)
 
 
 def bias_act(x: torch.Tensor, b: torch.Tensor | None, *, act: str = "linear", gain: float = 1.0,
              clamp: float | None = None) -> torch.Tensor:
-    """Add a per-channel bias, apply the activation, multiply by ``gain`` and clamp to +-``clamp``."""
+    """Add a per-channel bias, apply the activation, multiply by ``gain`` and clamp to +-``clamp``.
+
+    ``x`` must be a fresh intermediate: outside autograd it is updated in place (half the memory traffic).
+    """
+    inplace = _can_modify(x)
     if b is not None:
-        x = x + b.to(x.dtype).reshape(1, -1, *([1] * (x.ndim - 2)))
+        b = b.to(x.dtype).reshape(1, -1, *([1] * (x.ndim - 2)))
+        x = x.add_(b) if inplace else x + b
     if act == "lrelu":
-        x = F.leaky_relu(x, 0.2)
+        x = F.leaky_relu(x, 0.2, inplace=inplace)
     elif act == "relu":
-        x = F.relu(x)
+        x = F.relu(x, inplace=inplace)
     elif act != "linear":
         raise ValueError(f"unknown activation {act!r}")
     if gain != 1:
-        x = x * gain
+        x = x.mul_(gain) if inplace else x * gain
     if clamp is not None and clamp >= 0:
-        x = x.clamp(-clamp, clamp)
+        x = x.clamp_(-clamp, clamp) if inplace else x.clamp(-clamp, clamp)
     return x
 
 
@@ -156,8 +167,9 @@ ACT_GAIN = {"linear": 1.0, "relu": math.sqrt(2), "lrelu": math.sqrt(2)}
 def _conv_up2(x: torch.Tensor, w: torch.Tensor, f: torch.Tensor, groups: int) -> torch.Tensor:
     """3x3 (or kxk) convolution on the 2x up-sampled input, as NVlabs: stride-2 transposed conv, then the FIR.
 
-    ``w`` is [O, I/groups, k, k] (correlation layout). The transposed conv produces 2H+k-2 samples; the
-    FIR with padding ((k_f - 2 + 1) // 2 ... ) trims them to exactly 2H and applies the low-pass with gain 4.
+    ``w`` is [O, I/groups, k, k] (correlation layout, not flipped, as NVlabs passes it for up-sampling). The
+    transposed conv produces 2H + k - 2 samples per axis; the FIR (gain 4), padded as NVlabs' ``conv2d_resample``
+    pads it (1 before and 1 after for k=3 and the 4-tap filter), brings that to exactly 2H.
     """
     out_channels, in_per_group, kh, kw = w.shape
     # conv_transpose2d wants [I, O/groups, k, k]; per group swap the in/out axes.
@@ -211,10 +223,12 @@ def modulated_conv2d(
         x = x * styles.to(x.dtype).reshape(batch, -1, 1, 1)
         wx = weight.to(x.dtype)
         x = _conv_up2(x, wx, resample_filter, 1) if up == 2 else F.conv2d(x, wx, padding=kh // 2)
+        inplace = _can_modify(x)
         if dcoefs is not None:
-            x = x * dcoefs.to(x.dtype).reshape(batch, -1, 1, 1)
+            d = dcoefs.to(x.dtype).reshape(batch, -1, 1, 1)
+            x = x.mul_(d) if inplace else x * d
         if noise is not None:
-            x = x + noise.to(x.dtype)
+            x = x.add_(noise.to(x.dtype)) if inplace else x + noise.to(x.dtype)
         return x
 
     if dcoefs is not None:
@@ -227,7 +241,7 @@ def modulated_conv2d(
         x = F.conv2d(x, w, padding=kh // 2, groups=batch)
     x = x.reshape(batch, -1, *x.shape[2:])
     if noise is not None:
-        x = x + noise.to(x.dtype)
+        x = x.add_(noise.to(x.dtype)) if _can_modify(x) else x + noise.to(x.dtype)
     return x
 
 
@@ -494,7 +508,7 @@ class SynthesisBlock(torch.nn.Module):
         if self.num_torgb:
             y = self.torgb(x, ws[:, self.num_conv], fused=fused)
             y = y.to(dtype=torch.float32, memory_format=torch.contiguous_format)
-            img = img + y if img is not None else y
+            img = y if img is None else img.add_(y) if _can_modify(img) else img + y
         return x, img
 
 
