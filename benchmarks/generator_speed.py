@@ -11,7 +11,9 @@ images/s is compared with fp32 at batch 1 for the same network (the ``x fp32 b1`
 batching gains read directly; the default's rows also show the margin over the 15 images/s the 256-px demo needs.
 
 fp16 rows need CUDA (on CPU and MPS the network runs in fp32 only). Timing: one warm-up call, then repeated calls
-until ``--seconds`` have passed (at least one); CUDA is synchronised around each measurement.
+until ``--seconds`` have passed (at least one); CUDA is synchronised around each measurement. The CPU ms/image
+column (this process's CPU time) shows wasted spinning: on a shared CPU, torch's OpenMP threads busy-wait for
+each other, so ``--threads 1`` can be several times faster than 2 threads when other processes are running.
 """
 
 from __future__ import annotations
@@ -37,20 +39,23 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def images_per_second(G: Generator, batch: int, device: torch.device, seconds: float) -> float:
-    """Mapping + synthesis throughput at one batch size (const noise, psi 0.7, as a render does)."""
+def images_per_second(G: Generator, batch: int, device: torch.device, seconds: float) -> tuple[float, float]:
+    """Mapping + synthesis throughput at one batch size (const noise, psi 0.7, as a render does).
+
+    Returns (images per wall-clock second, CPU seconds of this process per image).
+    """
     z = torch.randn(batch, G.z_dim, device=device, generator=torch.Generator(device=device).manual_seed(0))
     with torch.inference_mode():
         G(z, truncation_psi=0.7)  # warm-up (cuDNN autotune, allocator)
         _sync(device)
-        count, start = 0, time.perf_counter()
+        count, start, cpu_start = 0, time.perf_counter(), time.process_time()
         while True:
             G(z, truncation_psi=0.7)
             count += batch
             _sync(device)
             elapsed = time.perf_counter() - start
             if elapsed >= seconds:
-                return count / elapsed
+                return count / elapsed, (time.process_time() - cpu_start) / count
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -75,8 +80,8 @@ def main(argv: list[str] | None = None) -> int:
     if device.type != "cuda":
         print("fp16 rows: CUDA only (cpu/mps run fp32)")
 
-    print("| network | px | precision | batch | images/s | ms/image | x fp32 b1 |")
-    print("|---------|----|-----------|-------|----------|----------|-----------|")
+    print("| network | px | precision | batch | images/s | ms/image | CPU ms/image | x fp32 b1 |")
+    print("|---------|----|-----------|-------|----------|----------|--------------|-----------|")
     nets: list[tuple[str, Generator | int]] = []  # an int = a config-f resolution, built when its turn comes
     if not args.no_default:
         nets.append(("default (embedded)", load_generator(device=device)))
@@ -92,11 +97,11 @@ def main(argv: list[str] | None = None) -> int:
         for precision in precisions:
             G.use_fp16 = precision == "fp16"
             for batch in batches:
-                ips = images_per_second(G, batch, device, args.seconds)
+                ips, cpu_s = images_per_second(G, batch, device, args.seconds)
                 base = base or ips
                 extra = f" ({ips / DEMO_TARGET_FPS:.1f}x the demo's {DEMO_TARGET_FPS:.0f}/s)" if "default" in label else ""
                 print(f"| {label} | {G.img_resolution} | {precision} | {batch} | {ips:.2f} | {1000 / ips:.1f} "
-                      f"| {ips / base:.2f}{extra} |", flush=True)
+                      f"| {1000 * cpu_s:.1f} | {ips / base:.2f}{extra} |", flush=True)
         del G
         if device.type == "cuda":
             torch.cuda.empty_cache()

@@ -11,7 +11,7 @@ Rows, all with the same generator (the embedded default checkpoint), frames, siz
     ``ImageSequenceClip`` with the song's audio to an MP4.
 
 Targets (issue 4): b/a <= 1.15 and c/b >= 2. Memory: peak RSS of a 10-minute render within 10 % of a 1-minute one,
-each in its own process (``ru_maxrss`` from ``wait4``), at a low frame rate and a tiny generator so it finishes in
+each in its own process (its own ``VmHWM``), at a low frame rate and a tiny generator so it finishes in
 minutes on a CPU. GPU rows (512 and 1024 px, config-f sized network in fp16) run only when CUDA is present.
 """
 
@@ -47,9 +47,16 @@ from musicvideo.render import auto_batch_size, render, to_uint8_nhwc  # noqa: E4
 FPS = 30
 
 
+def clip_curves(song: Path, config: RenderConfig):
+    """The reactive curves of the clip ``config`` renders (the same frames as ``render``)."""
+    features = analyze(song, fps=config.fps, start_s=config.start_s, duration_s=config.duration_s,
+                       config=config.analysis)
+    return reactive_curves(features, config.curves)
+
+
 def generator_only(G, song: Path, config: RenderConfig, device: torch.device, batch_size: int) -> float:
     """(a) seconds to make every frame as uint8 on the device (and wait for it), nothing encoded."""
-    curves = reactive_curves(analyze(song, fps=config.fps, config=config.analysis), config.curves)
+    curves = clip_curves(song, config)
     t0 = time.perf_counter()
     walk = LatentWalk(G, curves, config.walk, seed=config.seed, device=device)
     with torch.inference_mode():
@@ -74,7 +81,7 @@ def peer_way(G, song: Path, config: RenderConfig, device: torch.device, workdir:
     from moviepy import AudioFileClip, ImageSequenceClip
     from PIL import Image
 
-    curves = reactive_curves(analyze(song, fps=config.fps, config=config.analysis), config.curves)
+    curves = clip_curves(song, config)
     t0 = time.perf_counter()
     walk = LatentWalk(G, curves, config.walk, seed=config.seed, device=device)
     frames_dir = workdir / "png"
@@ -103,19 +110,21 @@ MEMORY_CHILD = textwrap.dedent("""
     song, ckpt, out, fps = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4])
     render(song, checkpoint=ckpt, output=out, config=RenderConfig(fps=fps, device="cpu"), progress=False,
            overwrite=True)
+    # VmHWM: this process's own peak (ru_maxrss would include the parent's peak inherited through vfork/exec)
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            print(int(line.split()[1]) // 1024)
 """)
 
 
 def peak_rss_mb(song: Path, checkpoint: Path, out: Path, fps: float, env: dict) -> tuple[float, float]:
-    """Peak RSS (MB) and wall seconds of a render in a fresh process."""
+    """Peak RSS (MB) of the render process and wall seconds, in a fresh process."""
     t0 = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-c", MEMORY_CHILD, str(song), str(checkpoint), str(out), str(fps)],
-                            env=env)
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode != 0:
-        raise SystemExit(f"memory child failed with {proc.returncode}")
-    return usage.ru_maxrss / 1024, time.perf_counter() - t0
+    done = subprocess.run([sys.executable, "-c", MEMORY_CHILD, str(song), str(checkpoint), str(out), str(fps)],
+                          env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"memory child failed with {done.returncode}: {done.stderr[-2000:]}")
+    return float(done.stdout.split()[-1]), time.perf_counter() - t0
 
 
 def cuda_rows(frames: int) -> list[tuple[str, str]]:
@@ -140,12 +149,67 @@ def cuda_rows(frames: int) -> list[tuple[str, str]]:
     return rows
 
 
+def throughput_rows(n: int, repeat: int, tmp: Path) -> list[tuple[str, str]]:
+    """Rows (a), (b), (c) and their ratios on the CPU with the embedded default generator."""
+    device = torch.device("cpu")
+    G = load_generator(None, device="cpu")  # the embedded default checkpoint
+    size = G.img_resolution
+    seconds = n / FPS
+    song = write_wav(tmp / "song.wav", demo_song(seconds + 1, sample_rate=44100), 44100)
+    config = RenderConfig(fps=FPS, duration_s=seconds, device="cpu")
+    batch = auto_batch_size(device, size, size)
+    analyze(song, fps=FPS)  # cache the analysis; warm up torch's kernels for every batch shape used below
+    generator_only(G, song, config, device, batch)
+    generator_only(G, song, dataclasses.replace(config, duration_s=2 / FPS), device, 1)
+
+    # interleaved and repeated, best of each: the machine may be shared
+    a = b = float("inf")
+    for _ in range(repeat):
+        a = min(a, generator_only(G, song, config, device, batch))
+        b = min(b, full_pipeline(G, song, config, tmp / "b.mp4"))
+    c = peer_way(G, song, config, device, tmp, tmp / "c.mp4")
+    return [
+        (f"(a) generator only, {size} px, {n} frames, batch {batch}", f"{a:.2f} s, {n / a:.2f} frames/s"),
+        ("(b) full pipeline to MP4 with audio (render)", f"{b:.2f} s, {n / b:.2f} frames/s"),
+        ("(c) peer way: batch 1, PNG per frame, moviepy", f"{c:.2f} s, {n / c:.2f} frames/s"),
+        ("b/a (target <= 1.15)", f"{b / a:.3f}"),
+        ("c/b (target >= 2)", f"{c / b:.2f}"),
+    ]
+
+
+def memory_rows(fps: float, tmp: Path) -> list[tuple[str, str]]:
+    """Peak RSS of 1- and 10-minute renders, each in a fresh process, first run and with the analysis cached."""
+    torch.manual_seed(0)
+    tiny = Generator(GeneratorConfig(z_dim=16, w_dim=16, img_resolution=32, channel_base=256, channel_max=32,
+                                     mapping_layers=2))
+    ckpt = save_native(tiny, tmp / "tiny.safetensors")
+    env = dict(os.environ, MUSICVIDEO_CACHE_DIR=str(tmp / "cache"))
+    rows, result = [], {}
+    for minutes in (1, 10):
+        long_song = write_wav(tmp / f"song{minutes}.wav", demo_song(60.0 * minutes, sample_rate=44100), 44100)
+        cold = peak_rss_mb(long_song, ckpt, tmp / f"m{minutes}.mp4", fps, env)
+        warm = peak_rss_mb(long_song, ckpt, tmp / f"m{minutes}.mp4", fps, env)
+        result[minutes] = (cold, warm)
+        frames = int(60 * minutes * fps)
+        rows.append((f"peak RSS, {minutes}-min render ({frames} frames), first run: decodes + analyses the song",
+                     f"{cold[0]:.0f} MB ({cold[1]:.0f} s)"))
+        rows.append((f"peak RSS, {minutes}-min render ({frames} frames), analysis cached",
+                     f"{warm[0]:.0f} MB ({warm[1]:.0f} s)"))
+    for label, i in (("first run", 0), ("analysis cached", 1)):
+        ratio = result[10][i][0] / result[1][i][0]
+        rows.append((f"RSS 10 min / 1 min, {label} (target <= 1.10)", f"{ratio:.3f}"))
+    rows.append(("memory rows use", f"a 32 px test generator at {fps:g} fps; 44.1 kHz stereo song; render "
+                                    "process only (VmHWM), ffmpeg apart"))
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--frames", type=int, default=48, help="frames per row (a)-(c) (default 48)")
     parser.add_argument("--repeat", type=int, default=2, help="runs of (a) and (b), best taken (default 2)")
     parser.add_argument("--memory-fps", type=float, default=2.0, help="fps of the memory rows (default 2)")
     parser.add_argument("--skip-memory", action="store_true", help="skip the 1- vs 10-minute memory rows")
+    parser.add_argument("--skip-throughput", action="store_true", help="only the memory rows")
     parser.add_argument("--results", default=None, help="append the table to this Markdown file")
     args = parser.parse_args()
 
@@ -153,54 +217,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         os.environ["MUSICVIDEO_CACHE_DIR"] = str(tmp / "cache")
-        device = torch.device("cpu")
-        G = load_generator(None, device="cpu")  # the embedded default checkpoint
-        size = G.img_resolution
-        seconds = args.frames / FPS
-        song = write_wav(tmp / "song.wav", demo_song(seconds + 1, sample_rate=44100), 44100)
-        config = RenderConfig(fps=FPS, duration_s=seconds, device="cpu")
-        batch = auto_batch_size(device, size, size)
-        analyze(song, fps=FPS)  # cache the analysis; warm up torch's kernels for every batch shape used below
-        generator_only(G, song, config, device, batch)
-        generator_only(G, song, dataclasses.replace(config, duration_s=2 / FPS), device, 1)
-
-        # interleaved and repeated, best of each: the machine may be shared
-        a = b = float("inf")
-        for _ in range(args.repeat):
-            a = min(a, generator_only(G, song, config, device, batch))
-            b = min(b, full_pipeline(G, song, config, tmp / "b.mp4"))
-        c = peer_way(G, song, config, device, tmp, tmp / "c.mp4")
-        n = args.frames
-        rows += [
-            (f"(a) generator only, {size} px, batch {batch}", f"{a:.2f} s, {n / a:.2f} frames/s"),
-            ("(b) full pipeline to MP4 (render)", f"{b:.2f} s, {n / b:.2f} frames/s"),
-            ("(c) peer way: batch 1, PNG per frame, moviepy", f"{c:.2f} s, {n / c:.2f} frames/s"),
-            ("b/a (target <= 1.15)", f"{b / a:.3f}"),
-            ("c/b (target >= 2)", f"{c / b:.2f}"),
-        ]
-
+        if not args.skip_throughput:
+            rows += throughput_rows(args.frames, args.repeat, tmp)
         if not args.skip_memory:
-            torch.manual_seed(0)
-            tiny = Generator(GeneratorConfig(z_dim=16, w_dim=16, img_resolution=32, channel_base=256,
-                                             channel_max=32, mapping_layers=2))
-            ckpt = save_native(tiny, tmp / "tiny.safetensors")
-            env = dict(os.environ, MUSICVIDEO_CACHE_DIR=str(tmp / "cache"))
-            result = {}
-            for minutes in (1, 10):
-                long_song = write_wav(tmp / f"song{minutes}.wav", demo_song(60.0 * minutes, sample_rate=44100),
-                                      44100)
-                cold = peak_rss_mb(long_song, ckpt, tmp / f"m{minutes}.mp4", args.memory_fps, env)
-                warm = peak_rss_mb(long_song, ckpt, tmp / f"m{minutes}.mp4", args.memory_fps, env)
-                result[minutes] = (cold, warm)
-                frames = int(60 * minutes * args.memory_fps)
-                rows.append((f"peak RSS, {minutes}-min render, first run (decodes + analyses the song)",
-                             f"{cold[0]:.0f} MB ({cold[1]:.0f} s)"))
-                rows.append((f"peak RSS, {minutes}-min render, analysis cached ({frames} frames)",
-                             f"{warm[0]:.0f} MB ({warm[1]:.0f} s)"))
-            for label, i in (("first run", 0), ("analysis cached", 1)):
-                ratio = result[10][i][0] / result[1][i][0]
-                rows.append((f"RSS 10 min / 1 min, {label} (target <= 1.10)", f"{ratio:.3f}"))
-            rows.append(("memory rows use", f"a 32 px test generator at {args.memory_fps:g} fps, 44.1 kHz stereo song"))
+            rows += memory_rows(args.memory_fps, tmp)
 
     rows += cuda_rows(256) if torch.cuda.is_available() else [("GPU rows (512/1024 px config-f fp16)",
                                                                 "no CUDA: skipped")]

@@ -50,7 +50,7 @@ KNOBS = {
     "affine_gain": 3.0,         # std of the style deviations around the bias of 1: seeds differ strongly
     "rgb_gain": {4: 0.16, 8: 0.2, 16: 0.25, 32: 0.3, 64: 0.33, 128: 0.33, 256: 0.28},  # toRGB weight std per block
     "rgb_bias": 0.0,
-    "conv_bias": 0.3,           # std of the conv biases: thresholds of the lrelu/clamp folds
+    "conv_bias": 0.1,           # std of the conv biases: thresholds of the lrelu/clamp folds
     "kernel_smooth": 1.0,       # 0 = white 3x3 kernels, 1 = fully blurred (spatially coherent) kernels
     "noise_strength": {64: 0.02, 128: 0.04, 256: 0.05},
     "w_avg_samples": 10_000,

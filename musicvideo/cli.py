@@ -246,6 +246,8 @@ def _add_batch(sub: argparse._SubParsersAction) -> None:
                         "needs pip install 'musicvideo[ray]'")
     p.add_argument("--device", default="auto", help="auto (one worker per GPU, else CPU), cpu, cuda, cuda:N")
     p.add_argument("--retries", type=int, default=2, help="extra attempts for a clip whose worker died (default 2)")
+    p.add_argument("--split", type=int, default=None, metavar="N",
+                   help="render each clip as N frame ranges on parallel workers, joined without re-encoding")
     p.add_argument("--quiet", action="store_true", help="no per-clip lines")
     p.set_defaults(handler=_run_batch)
 
@@ -254,7 +256,7 @@ def _run_batch(args: argparse.Namespace) -> int:
     from .batch import run_batch
 
     result = run_batch(args.plan, args.output, workers=args.workers, ray=args.ray, device=args.device,
-                       retries=args.retries, progress=not args.quiet)
+                       retries=args.retries, split=args.split, progress=not args.quiet)
     print(f"{len(result.rendered)} rendered, {len(result.skipped)} kept, {len(result.failed)} failed"
           f"{' (' + ', '.join(result.failed) + ')' if result.failed else ''} in {result.elapsed_s:.1f} s\n"
           f"{result.manifest_json}\n{result.manifest_csv}\n{result.xml}")

@@ -78,3 +78,34 @@ def test_cli_batch_bad_plan_exits_2_with_one_line(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert err.startswith("musicvideo: error:") and "outside the song" in err and "\n" not in err
     assert not (tmp_path / "out").exists()
+
+
+def _video(path, n_frames: int, fps: int = 12) -> None:
+    import subprocess
+
+    from musicvideo.ffmpeg import ffmpeg_exe
+
+    subprocess.run([ffmpeg_exe(), "-v", "error", "-f", "lavfi", "-i", f"color=red:s=32x32:r={fps}",
+                    "-frames:v", str(n_frames), "-c:v", "prores_ks", "-y", str(path)], check=True)
+
+
+def test_split_pieces_of_an_interrupted_run_are_reused_only_with_the_same_identity(tmp_path):
+    from musicvideo.batch.executors import RenderJob
+    from musicvideo.batch.plan import load_plan
+    from musicvideo.batch.runner import _split_jobs
+
+    plan = load_plan(batch_folder(tmp_path, 'song = "song.wav"\n[defaults]\nfps = 12\n[[clips]]\nname = "a"\n'
+                                  'duration = 2.0\nsplit = 3\n'))
+    clip = plan.clips[0]
+    job = RenderJob(key="a", clip="a", song=str(plan.song), checkpoint=None, output=str(tmp_path / "a.mov"),
+                    config=clip.config)
+    identity = {"settings": {"x": 1}, "inputs": {}}
+    pieces, todo, done = _split_jobs(job, clip, tmp_path, identity)
+    assert [j.frame_range for j in todo] == [(0, 8), (8, 16), (16, 24)] and not done
+    assert all(not j.audio for j in todo) and len(pieces) == 3
+    _video(pieces[0], 8)
+    _video(pieces[1], 5)  # a broken piece: too short
+    pieces, todo, done = _split_jobs(job, clip, tmp_path, identity)
+    assert [o.key for o in done] == ["a#0"] and [j.key for j in todo] == ["a#1", "a#2"]
+    pieces, todo, done = _split_jobs(job, clip, tmp_path, {"settings": {"x": 2}, "inputs": {}})
+    assert not done and len(todo) == 3 and not pieces[0].exists()  # other settings: start over

@@ -118,6 +118,12 @@ def test_rerun_keeps_complete_clips_and_rerenders_broken_ones(three_clip_batch):
     assert sorted(third.rendered) == ["end", "middle"] and third.skipped == ["intro"]
     assert probe(damaged).n_frames == 12
     assert (out / "intro.mov").stat().st_ino == before["intro.mov"][0]
+    # another checkpoint (or song) at the same path makes every clip stale, even with the same settings
+    from _batch_helpers import tiny_checkpoint
+
+    tiny_checkpoint(folder / "tiny.safetensors", seed=1)
+    fourth = run_batch(folder / "plan.toml", out, workers=1, progress=False)
+    assert sorted(fourth.rendered) == ["end", "intro", "middle"] and not fourth.skipped
 
 
 def test_a_clip_whose_worker_always_dies_fails_and_the_rest_carry_on(tmp_path, monkeypatch):

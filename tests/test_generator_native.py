@@ -222,7 +222,7 @@ def _saturation(images: torch.Tensor) -> np.ndarray:
 
 def test_default_images_are_colourful_structured_smooth_and_seed_dependent():
     G = load_generator()
-    z = torch.randn(4, G.z_dim, generator=torch.Generator().manual_seed(0))
+    z = torch.randn(3, G.z_dim, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         ws = G.mapping(z)
         images = G.synthesis(ws)
@@ -231,7 +231,7 @@ def test_default_images_are_colourful_structured_smooth_and_seed_dependent():
         # structured: clear contrast inside each image, not a flat colour
         assert images.std(dim=(2, 3)).mean() > 0.15
         # different seeds differ clearly
-        diffs = [(images[i] - images[j]).abs().mean().item() for i in range(4) for j in range(i + 1, 4)]
+        diffs = [(images[i] - images[j]).abs().mean().item() for i in range(3) for j in range(i + 1, 3)]
         assert min(diffs) > 0.1
         # smooth in w: the change shrinks in proportion to the step (no jumps), and a 1 % step is small
         change = {eps: (G.synthesis(ws[:1] + eps * (ws[1:2] - ws[:1])) - images[:1]).abs().mean().item()

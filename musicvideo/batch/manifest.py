@@ -58,6 +58,8 @@ class ClipRecord:
         Wall time of the render.
     settings : dict
         The full RenderConfig used (JSON-compatible), compared on re-runs.
+    inputs : dict
+        SHA-256 of the song and of the checkpoint it was rendered from, compared on re-runs.
     """
 
     name: str
@@ -76,6 +78,7 @@ class ClipRecord:
     attempts: int = 0
     elapsed_s: float = 0.0
     settings: dict = field(default_factory=dict)
+    inputs: dict = field(default_factory=dict)
 
 
 @dataclass

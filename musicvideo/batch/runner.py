@@ -20,12 +20,12 @@ from typing import Any
 
 from ..atomic import atomic_output
 from ..config import RenderConfig
-from ..errors import MusicVideoError, OutputError
+from ..errors import ConfigError, MusicVideoError, OutputError
 from .executors import JobOutcome, RenderJob, connect_ray, local_devices, run_local, run_ray
 from .manifest import ClipRecord, Manifest, read_manifest, settings_dict, sha256_file, write_manifest
 from .plan import BatchPlan, ClipSpec, load_plan
 from .premiere import SongTrack, TimelineClip, write_fcp_xml
-from .split import frame_ranges, join_parts, part_is_complete, part_path, remove_parts
+from .split import frame_ranges, join_parts, part_is_complete, part_path, parts_directory, remove_parts
 
 
 @dataclass
@@ -68,7 +68,7 @@ def _log(progress: bool, message: str) -> None:
 
 
 def _seeds_for(clip: ClipSpec, plan: BatchPlan, output_dir: Path, device: str, cache: dict[str, Any],
-               progress: bool) -> list[int] | None:
+               inputs: dict[str, str], progress: bool) -> list[int] | None:
     """Keyframe seeds of a clip: from the plan, or picked by look (cached in ``NAME.seeds.json``)."""
     if clip.select is None:
         return clip.seeds
@@ -76,7 +76,8 @@ def _seeds_for(clip: ClipSpec, plan: BatchPlan, output_dir: Path, device: str, c
 
     spec = clip.select
     seeds_path = output_dir / f"{clip.name}.seeds.json"
-    wanted = {"traits": dataclasses.asdict(spec), "checkpoint": str(plan.checkpoint) if plan.checkpoint else None}
+    wanted = {"traits": dataclasses.asdict(spec), "checkpoint": str(plan.checkpoint) if plan.checkpoint else None,
+              "checkpoint_sha256": inputs["checkpoint"]}
     try:
         old = json.loads(seeds_path.read_text(encoding="utf-8"))
         if old.get("selection") == wanted and old.get("seeds"):
@@ -107,12 +108,15 @@ def _seeds_for(clip: ClipSpec, plan: BatchPlan, output_dir: Path, device: str, c
     return selection.seeds
 
 
-def clip_is_complete(record: ClipRecord | None, path: Path, n_frames: int, settings: dict) -> bool:
-    """Whether a clip from an earlier run can be kept: its manifest record says ok with these settings and frame
-    count, the file's checksum matches the record, and the file probes with that many frames."""
+def clip_is_complete(record: ClipRecord | None, path: Path, n_frames: int, settings: dict, inputs: dict) -> bool:
+    """Whether a clip from an earlier run can be kept: its manifest record says ok with these settings, inputs (song
+    and checkpoint checksums) and frame count, the file's checksum matches the record, and the file probes with
+    that many frames."""
     from ..video import probe
 
-    if record is None or record.status != "ok" or record.settings != settings or record.frames != n_frames:
+    if record is None or record.status != "ok" or record.frames != n_frames:
+        return False
+    if record.settings != settings or record.inputs != inputs:
         return False
     if not path.is_file():
         return False
@@ -122,6 +126,14 @@ def clip_is_complete(record: ClipRecord | None, path: Path, n_frames: int, setti
         return probe(path, decode=False).n_frames == n_frames
     except (OSError, MusicVideoError):
         return False
+
+
+def _input_checksums(plan: BatchPlan) -> dict[str, str]:
+    """SHA-256 of the song and the checkpoint: a clip made from other bytes is not complete for this plan."""
+    from ..generator import default_checkpoint_path
+
+    checkpoint = plan.checkpoint if plan.checkpoint is not None else default_checkpoint_path()
+    return {"song": sha256_file(plan.song), "checkpoint": sha256_file(checkpoint)}
 
 
 def _analyse_once(plan: BatchPlan, clips: Any, progress: bool) -> None:
@@ -135,6 +147,33 @@ def _analyse_once(plan: BatchPlan, clips: Any, progress: bool) -> None:
             seen.append(clip.config.analysis)
             _log(progress, f"analysing {plan.song.name}")
             analyze_song_cached(plan.song, clip.config.analysis)
+
+
+def _split_jobs(job: RenderJob, clip: ClipSpec, out: Path, identity: dict) -> tuple[list[Path], list[RenderJob],
+                                                                                   list[JobOutcome]]:
+    """The pieces of a split clip: their paths, the jobs still to run, and the pieces an earlier run completed
+    (reused only when they were made with the same settings and inputs, recorded in ``pieces.json``)."""
+    folder = parts_directory(out, clip.name)
+    marker = folder / "pieces.json"
+    try:
+        if json.loads(marker.read_text(encoding="utf-8")) != identity:
+            remove_parts(out, clip.name)
+    except (OSError, ValueError):
+        remove_parts(out, clip.name)
+    folder.mkdir(parents=True, exist_ok=True)
+    with atomic_output(marker, overwrite=True) as tmp:
+        tmp.write_text(json.dumps(identity), encoding="utf-8")
+    pieces, todo, done = [], [], []
+    for index, (a, b) in enumerate(frame_ranges(clip.n_frames, clip.split)):
+        piece = part_path(out, clip.name, index, Path(job.output).suffix)
+        _remove_stale_temporaries(piece)
+        pieces.append(piece)
+        key = f"{clip.name}#{index}"
+        if part_is_complete(piece, b - a):
+            done.append(JobOutcome(key, True, str(piece), b - a))
+        else:
+            todo.append(dataclasses.replace(job, key=key, output=str(piece), frame_range=(a, b), audio=False))
+    return pieces, todo, done
 
 
 def _remove_stale_temporaries(target: Path) -> None:
@@ -243,7 +282,8 @@ def manifest_fps(plan: BatchPlan) -> Fraction:
 
 
 def run_batch(plan: str | Path | BatchPlan, output_dir: str | Path, *, workers: int | None = None,
-              ray: str | None = None, device: str = "auto", retries: int = 2, progress: bool = True) -> BatchResult:
+              ray: str | None = None, device: str = "auto", retries: int = 2, split: int | None = None,
+              progress: bool = True) -> BatchResult:
     """Render the clips of a plan into ``output_dir`` with a manifest and an FCP 7 XML sequence.
 
     Parameters
@@ -260,6 +300,9 @@ def run_batch(plan: str | Path | BatchPlan, output_dir: str | Path, *, workers: 
         ``auto``, ``cpu``, ``cuda``, ``cuda:N``: where local workers render (and seeds are selected).
     retries : int
         Extra attempts for a clip whose worker died.
+    split : int, optional
+        Render every clip as this many frame ranges on parallel workers, joined losslessly (overrides the plan's
+        ``split``; capped at a clip's frame count).
     progress : bool
         One line per finished clip on stderr.
 
@@ -270,6 +313,13 @@ def run_batch(plan: str | Path | BatchPlan, output_dir: str | Path, *, workers: 
     """
     started = time.perf_counter()
     plan = plan if isinstance(plan, BatchPlan) else load_plan(plan)
+    if retries < 0:
+        raise ConfigError(f"--retries must be 0 or more, got {retries}")
+    if split is not None:
+        if split < 1:
+            raise ConfigError(f"--split must be at least 1, got {split}")
+        plan = dataclasses.replace(plan, clips=[dataclasses.replace(c, split=min(split, max(c.n_frames, 1)))
+                                                for c in plan.clips])
     out = Path(output_dir).expanduser()
     if out.exists() and not out.is_dir():
         raise OutputError(f"output {out} is a file, not a directory (give a directory for the clips)")
@@ -291,10 +341,10 @@ def run_batch(plan: str | Path | BatchPlan, output_dir: str | Path, *, workers: 
 
 def _run(plan: BatchPlan, out: Path, *, ray: str | None, device: str, devices: list[str] | None, retries: int,
          progress: bool, started: float) -> BatchResult:
-
     old = read_manifest(out)
     manifest = Manifest(plan=str(plan.path), song=str(plan.song),
                         checkpoint=str(plan.checkpoint) if plan.checkpoint else None)
+    inputs = _input_checksums(plan)
     cache: dict[str, Any] = {}
     specs: dict[str, ClipSpec] = {}
     jobs: list[RenderJob] = []
@@ -302,7 +352,7 @@ def _run(plan: BatchPlan, out: Path, *, ray: str | None, device: str, devices: l
     skipped: list[str] = []
     ready: list[JobOutcome] = []
     for clip in plan.clips:
-        seeds = _seeds_for(clip, plan, out, device, cache, progress)
+        seeds = _seeds_for(clip, plan, out, device, cache, inputs, progress)
         config: RenderConfig = clip.config
         if seeds is not None:
             config = dataclasses.replace(config, walk=dataclasses.replace(config.walk, seeds=list(seeds)))
@@ -310,32 +360,25 @@ def _run(plan: BatchPlan, out: Path, *, ray: str | None, device: str, devices: l
         settings = settings_dict(dataclasses.replace(config, device="auto", batch_size=None))
         path = out / clip.filename
         previous = old.clips.get(clip.filename)
-        if clip_is_complete(previous, path, clip.n_frames, settings):
+        if clip_is_complete(previous, path, clip.n_frames, settings, inputs):
             manifest.clips[clip.filename] = previous
             skipped.append(clip.name)
             continue
         _remove_stale_temporaries(path)
         record = ClipRecord(name=clip.name, file=clip.filename, start_s=config.start_s,
                             duration_s=float(config.duration_s or 0.0), fps=str(clip.fps), codec=config.video.codec,
-                            seeds=list(seeds or []), settings=settings)
+                            seeds=list(seeds or []), settings=settings, inputs=inputs)
         manifest.clips[clip.filename] = record
         specs[clip.name] = clip
-        common = dict(clip=clip.name, song=str(plan.song), checkpoint=str(plan.checkpoint) if plan.checkpoint else None,
-                      config=config)
+        job = RenderJob(key=clip.name, clip=clip.name, song=str(plan.song), output=str(path), config=config,
+                        checkpoint=str(plan.checkpoint) if plan.checkpoint else None)
         if clip.split > 1:
-            parts[clip.name] = []
-            for index, (a, b) in enumerate(frame_ranges(clip.n_frames, clip.split)):
-                piece = part_path(out, clip.name, index, path.suffix)
-                _remove_stale_temporaries(piece)
-                parts[clip.name].append(piece)
-                piece.parent.mkdir(parents=True, exist_ok=True)
-                key = f"{clip.name}#{index}"
-                if part_is_complete(piece, b - a):
-                    ready.append(JobOutcome(key, True, str(piece), b - a))
-                else:
-                    jobs.append(RenderJob(key=key, output=str(piece), frame_range=(a, b), audio=False, **common))
+            pieces, todo, done = _split_jobs(job, clip, out, {"settings": settings, "inputs": inputs})
+            parts[clip.name] = pieces
+            jobs += todo
+            ready += done
         else:
-            jobs.append(RenderJob(key=clip.name, output=str(path), **common))
+            jobs.append(job)
     cache.clear()  # free the selection model before the workers load theirs
     if jobs:
         _analyse_once(plan, specs.values(), progress)
