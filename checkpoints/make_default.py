@@ -8,13 +8,15 @@ seeded random generator with hand-chosen scales, so that its images are colourfu
 with w and differ between seeds. Nothing is downloaded and nothing is trained.
 
 How the scales make it worth looking at:
-- toRGB gains fall with resolution, so the low-resolution blocks (4..32 px) set the large coloured shapes and the
-  high-resolution blocks add faint detail only;
+- the conv kernels are spatially smoothed (each 3x3 kernel is nearly constant), so after demodulation every layer
+  amplifies smooth structure about 3x; a low ``conv_clamp`` (1.0) then saturates the features, which turns random
+  fields into crisp, marbled shapes instead of soft blur;
 - the style (affine) layers get large weights, so w changes the features' mixture strongly (different seeds look
   different) while everything stays a smooth function of w;
-- the conv kernels are spatially smoothed and slightly centre-weighted, which turns random features into flowing,
-  marbled structures instead of pixel noise;
-- per-layer noise is weak and only at the top resolutions (a little grain, no grey static).
+- toRGB gains favour the middle resolutions (32..128 px) where the shapes are crisp; the 4-16 px blocks add broad
+  colour fields;
+- per-layer noise is weak and only at the top resolutions (a little grain, no grey static);
+- the last toRGB bias is shifted so the average image over 64 seeded z is slightly dark (no colour cast).
 
 Reproducibility: every random number comes from one seeded ``torch.Generator`` on the CPU (torch's CPU normal
 sampler is deterministic for a given seed and version); the only arithmetic beyond elementwise scaling, the w_avg

@@ -177,6 +177,8 @@ def _render_overrides(args: argparse.Namespace) -> dict:
 
 
 def _run_render(args: argparse.Namespace) -> int:
+    import dataclasses
+
     from .config import load_config, merge_overrides
     from .render import render
 
@@ -188,6 +190,10 @@ def _run_render(args: argparse.Namespace) -> int:
 
         overrides.setdefault("video", {})["codec"] = codec_for_extension(args.output)
     config = merge_overrides(config, overrides)
+    if args.size is not None:  # a size on the command line wins over a config file's width/height, and back
+        config = dataclasses.replace(config, width=None, height=None)
+    elif args.width is not None or args.height is not None:
+        config = dataclasses.replace(config, size=None)
     result = render(args.song, checkpoint=args.checkpoint, output=args.output, config=config,
                     seeds_file=args.seeds, overwrite=args.overwrite, progress=not args.quiet)
     print(result.path)

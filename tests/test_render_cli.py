@@ -156,3 +156,16 @@ def test_ctrl_c_mid_render_leaves_no_output_and_no_temporaries(files, tmp_path):
     assert not out.exists()
     assert leftovers(tmp_path) == []
     assert sorted(p.name for p in tmp_path.iterdir()) == ["long.wav"]
+
+
+def test_size_flag_wins_over_the_config_files_width_and_height(files, tmp_path):
+    config = tmp_path / "wide.toml"
+    config.write_text("width = 96\nheight = 64\nfps = 8\nduration_s = 0.25\n")
+    out = tmp_path / "square.mp4"
+    rc = main(["render", str(files["song"]), "-c", str(files["checkpoint"]), "-o", str(out), "--config",
+               str(config), "--size", "48", "--quiet"])
+    assert rc == 0 and (probe(out).width, probe(out).height) == (48, 48)
+    wide = tmp_path / "wide.mp4"
+    assert main(["render", str(files["song"]), "-c", str(files["checkpoint"]), "-o", str(wide), "--config",
+                 str(config), "--quiet"]) == 0
+    assert (probe(wide).width, probe(wide).height) == (96, 64)

@@ -82,10 +82,10 @@ def test_same_seed_same_frames(song, G, tmp_path):
 
 
 def test_frame_ranges_equal_the_frames_of_a_full_render(song, G, tmp_path):
-    config = lossless(BASE, start_s=0.4, duration_s=2.0, batch_size=4)  # 30 frames
+    config = lossless(BASE, start_s=0.4, duration_s=1.2, batch_size=4)  # 18 frames
     full = read_frames(render(song, output=tmp_path / "full.mp4", config=config, generator=G, progress=False).path)
     pieces = []
-    for a, b in ((0, 8), (8, 20), (20, 30)):  # boundaries on the batch grid: the very same batches
+    for a, b in ((0, 4), (4, 12), (12, 18)):  # boundaries on the batch grid: the very same batches
         part = render(song, output=tmp_path / f"part{a}.mp4", config=config, generator=G, progress=False,
                       frame_range=(a, b))
         assert part.n_frames == b - a and part.frame_range == (a, b)
@@ -97,7 +97,7 @@ def test_frame_ranges_equal_the_frames_of_a_full_render(song, G, tmp_path):
     # off the grid the latents are still exact; the generator's batched float math may differ by a rounding step
     odd = read_frames(render(song, output=tmp_path / "odd.mp4", config=config, generator=G, progress=False,
                              frame_range=(5, 11), audio=False).path)
-    assert np.abs(odd.astype(int) - full[5:11]).max() <= 1
+    assert np.abs(odd.astype(int) - full[5:11]).max() <= 2
     assert probe(tmp_path / "odd.mp4").audio_codec is None
 
 
@@ -125,9 +125,10 @@ class _OutOfMemoryAbove:
 
 def test_out_of_memory_halves_the_batch_and_carries_on(song, G, tmp_path):
     fake = _OutOfMemoryAbove(G, limit=3)
-    config = lossless(BASE, duration_s=1.0, batch_size=16)
+    config = lossless(BASE, duration_s=0.6, batch_size=16)
     result = render(song, output=tmp_path / "oom.mp4", config=config, generator=fake, progress=False)
-    assert result.batch_size == 2 and fake.calls[:4] == [15, 8, 4, 2]  # 16 -> 8 -> 4 -> 2 (15 frames in all)
+    assert result.batch_size == 2 and fake.calls[:4] == [9, 8, 4, 2]  # 16 -> 8 -> 4 -> 2 (9 frames in all)
+    assert result.n_frames == probe(result.path).n_frames == 9
     reference = render(song, output=tmp_path / "ref.mp4", config=dataclasses.replace(config, batch_size=2),
                        generator=G, progress=False)
     np.testing.assert_array_equal(read_frames(result.path), read_frames(reference.path))
@@ -182,12 +183,12 @@ def test_automatic_batch_size_shrinks_with_resolution():
 def test_parallel_encoder_path_gives_the_same_frames(song, G, tmp_path, monkeypatch):
     import musicvideo.render as render_module
 
-    config = lossless(BASE, duration_s=2.0, batch_size=4)
+    config = lossless(BASE, duration_s=1.0, batch_size=4)
     single = read_frames(render(song, output=tmp_path / "one.mp4", config=config, generator=G,
                                 progress=False).path)
     monkeypatch.setattr(render_module, "_parallel_encoding", lambda *args: True)  # what a CUDA box would choose
     result = render(song, output=tmp_path / "many.mp4", config=config, generator=G, progress=False)
     info = probe(result.path)
-    assert info.n_frames == 30 and info.audio_codec == "aac"
+    assert info.n_frames == 15 and info.audio_codec == "aac"
     np.testing.assert_array_equal(read_frames(result.path), single)
     assert leftovers(tmp_path) == []

@@ -64,10 +64,11 @@ def save(path: Path, config: GeneratorConfig, state_dict: dict[str, torch.Tensor
     source : dict, optional
         JSON-able provenance (source format, file name, ...).
     """
-    from safetensors.torch import save_file
+    from safetensors.torch import save as serialize
 
     tensors = {k: v.detach().to("cpu", torch.float32).contiguous().clone() for k, v in state_dict.items()}
-    save_file(tensors, str(path), metadata={FORMAT_NAME: metadata_json(config, source)})
+    # Serialise in memory and write with open(): safetensors' save_file creates files readable by the owner only.
+    Path(path).write_bytes(serialize(tensors, metadata={FORMAT_NAME: metadata_json(config, source)}))
 
 
 def load(path: str | Path) -> LoadedCheckpoint:
