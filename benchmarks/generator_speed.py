@@ -5,7 +5,8 @@
     python benchmarks/generator_speed.py --device cuda --resolutions 256,512,1024 --batches 1,8,32
 
 Rows: a config-f sized network with random weights (channel_base 32768, channel_max 512, z/w 512, 8 mapping
-layers) at each resolution, fp32 and (CUDA only) fp16 for the highest 4 resolutions as NVlabs does; batch 1/8/32;
+layers) at each resolution, fp32 and (CUDA only) fp16 for the highest 4 resolutions as NVlabs does (plain, channels-last, and with the
+modulation fused into grouped convolutions); batch 1/8/32;
 plus the embedded default network (checkpoints/default.safetensors). Baselines in the same run: every row's
 images/s is compared with fp32 at batch 1 for the same network (the ``x fp32 b1`` column), so the fp16 and
 batching gains read directly; the default's rows also show the margin over the 15 images/s the 256-px demo needs.
@@ -73,7 +74,8 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     resolutions = [int(r) for r in (args.resolutions or ("256" if device.type == "cpu" else "256,512,1024")).split(",")]
     batches = [int(b) for b in args.batches.split(",")]
-    precisions = ["fp32", "fp16"] if device.type == "cuda" else ["fp32"]
+    # CUDA variants of fp16: the default (NCHW, NVlabs' fused-conv rule), channels-last, and fused modulated conv
+    precisions = ["fp32", "fp16", "fp16 channels-last", "fp16 fused"] if device.type == "cuda" else ["fp32"]
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"{device.type}, {torch.get_num_threads()} threads"
     load = f", load average {os.getloadavg()[0]:.1f}" if hasattr(os, "getloadavg") else ""
     print(f"device: {name}{load}; torch {torch.__version__}")
@@ -95,7 +97,9 @@ def main(argv: list[str] | None = None) -> int:
             G = net
         base = None
         for precision in precisions:
-            G.use_fp16 = precision == "fp16"
+            G.use_fp16 = precision.startswith("fp16")
+            G.channels_last = precision.endswith("channels-last")
+            G.synthesis.fused_modconv = True if precision.endswith("fused") else None
             for batch in batches:
                 ips, cpu_s = images_per_second(G, batch, device, args.seconds)
                 base = base or ips

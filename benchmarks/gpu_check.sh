@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# One prepared pass over the CUDA paths on a GPU machine: the CUDA tests, the render tests with the generator on the
+# GPU, NVENC detection, and the GPU rows of the three benchmarks. Every step has its own time limit, so a hang in one
+# does not cost the others; logs go to $OUT (or ./gpu-check-out).
+#
+#   bash benchmarks/gpu_check.sh            # on a machine with CUDA torch and the project's dependencies
+#
+# On a bare GPU machine without the project's pure-pip dependencies, put their wheels in .whl/ (and, optionally,
+# the bundled ffmpeg as .whl/ffmpeg.xz): the script installs them under /tmp/site first.
+set -u
+cd "$(dirname "$0")/.."
+OUT=${OUT:-$PWD/gpu-check-out}
+mkdir -p "$OUT"
+export PYTHONUNBUFFERED=1 MUSICVIDEO_CACHE_DIR=/tmp/mv-cache
+if ls .whl/*.whl >/dev/null 2>&1; then
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
+    && export PYTHONPATH=/tmp/site:$PWD
+fi
+if [ -f .whl/ffmpeg.xz ]; then
+  xz -dc .whl/ffmpeg.xz > /tmp/ffmpeg && chmod +x /tmp/ffmpeg && export MUSICVIDEO_FFMPEG=/tmp/ffmpeg
+fi
+export PYTHONPATH=${PYTHONPATH:-$PWD}
+
+step() {  # step NAME SECONDS COMMAND...: run, log to $OUT/NAME.log, report the exit status and the time
+  local name=$1 limit=$2; shift 2
+  local t0=$SECONDS
+  echo "=== $name"
+  timeout "$limit" "$@" > "$OUT/$name.log" 2>&1
+  local rc=$?
+  tail -n 60 "$OUT/$name.log"
+  echo "=== $name: rc=$rc in $((SECONDS - t0)) s"
+}
+
+step env 60 bash -c 'nvidia-smi -L; nproc; python3 -c "import torch; print(torch.__version__, torch.cuda.get_device_name())";
+  python3 -c "from musicvideo.video.codecs import nvenc_available, resolve_encoder, VideoConfig;
+print(\"nvenc h264:\", nvenc_available(\"h264\"), \"hevc:\", nvenc_available(\"hevc\"), \"encoder:\", resolve_encoder(VideoConfig()))"'
+step tests 170 python3 -m pytest -q -p no:cacheprovider -x tests/test_generator_network.py tests/test_batch_executors.py \
+  tests/test_render_output.py tests/test_render_cli.py tests/test_video_encoder.py -k "not ray"
+step generator_speed 170 python3 benchmarks/generator_speed.py --device cuda --seconds 1.5
+step render_throughput 120 python3 benchmarks/render_throughput.py --skip-throughput --skip-memory
+step batch_scaling 90 python3 benchmarks/batch_scaling.py --clips 4
+echo "done"
