@@ -3,7 +3,8 @@
 # GPU, NVENC detection, and the GPU rows of the three benchmarks. Every step has its own time limit, so a hang in one
 # does not cost the others; logs go to $OUT (or ./gpu-check-out).
 #
-#   bash benchmarks/gpu_check.sh            # on a machine with CUDA torch and the project's dependencies
+#   bash benchmarks/gpu_check.sh                 # every step, on a machine with CUDA torch and the dependencies
+#   bash benchmarks/gpu_check.sh render batch64  # only the named steps (env always runs)
 #
 # On a bare GPU machine without the project's pure-pip dependencies, put their wheels in .whl/ (and, optionally,
 # the bundled ffmpeg as .whl/ffmpeg.xz): the script installs them under /tmp/site first.
@@ -11,7 +12,7 @@ set -u
 cd "$(dirname "$0")/.."
 OUT=${OUT:-$PWD/gpu-check-out}
 mkdir -p "$OUT"
-export PYTHONUNBUFFERED=1 MUSICVIDEO_CACHE_DIR=/tmp/mv-cache
+export PYTHONUNBUFFERED=1 MUSICVIDEO_CACHE_DIR=/tmp/mv-cache PYTHONWARNINGS=ignore::SyntaxWarning
 if ls .whl/*.whl >/dev/null 2>&1; then
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
     && export PYTHONPATH=/tmp/site:$PWD
@@ -21,8 +22,10 @@ if [ -f .whl/ffmpeg.xz ]; then
 fi
 export PYTHONPATH=${PYTHONPATH:-$PWD}
 
+STEPS=" ${*:-tests generator batch64 render demo batch} "
 step() {  # step NAME SECONDS COMMAND...: run, log to $OUT/NAME.log, report the exit status and the time
   local name=$1 limit=$2; shift 2
+  [ "$name" = env ] || [[ "$STEPS" == *" $name "* ]] || return 0
   local t0=$SECONDS
   echo "=== $name"
   timeout "$limit" "$@" > "$OUT/$name.log" 2>&1
@@ -36,7 +39,11 @@ step env 60 bash -c 'nvidia-smi -L; nproc; python3 -c "import torch; print(torch
 print(\"nvenc h264:\", nvenc_available(\"h264\"), \"hevc:\", nvenc_available(\"hevc\"), \"encoder:\", resolve_encoder(VideoConfig()))"'
 step tests 170 python3 -m pytest -q -p no:cacheprovider -x tests/test_generator_network.py tests/test_batch_executors.py \
   tests/test_render_output.py tests/test_render_cli.py tests/test_video_encoder.py -k "not ray"
-step generator_speed 170 python3 benchmarks/generator_speed.py --device cuda --seconds 1.5
-step render_throughput 120 python3 benchmarks/render_throughput.py --skip-throughput --skip-memory
-step batch_scaling 90 python3 benchmarks/batch_scaling.py --clips 4
+step generator 170 python3 benchmarks/generator_speed.py --device cuda --seconds 1.5
+step batch64 60 python3 benchmarks/generator_speed.py --device cuda --resolutions 1024 --batches 32,64 --no-default \
+  --seconds 1.5
+step render 300 python3 benchmarks/render_throughput.py --skip-throughput --skip-memory
+step demo 90 bash -c 'python3 examples/make_demo_song.py && time python3 -m musicvideo render examples/demo_song.wav \
+  -o /tmp/demo.mp4 --overwrite --device cuda 2>&1 | tr "\r" "\n" | tail -n 3'
+step batch 90 python3 benchmarks/batch_scaling.py --clips 4
 echo "done"

@@ -127,25 +127,71 @@ def peak_rss_mb(song: Path, checkpoint: Path, out: Path, fps: float, env: dict) 
     return float(done.stdout.split()[-1]), time.perf_counter() - t0
 
 
-def cuda_rows(frames: int) -> list[tuple[str, str]]:
-    """fps of (a) and (b) at 512 and 1024 px with a config-f sized generator in fp16 (random weights)."""
+def encoder_only(frames_batch: np.ndarray, n: int, size: int, workers: int, preset: str, out: Path) -> float:
+    """(e) seconds for SegmentedVideoWriter to encode ``n`` frames (a batch of real frames repeated), no audio."""
+    from musicvideo.video.codecs import VideoConfig
+    from musicvideo.video.segmented import SegmentedVideoWriter
+
+    t0 = time.perf_counter()
+    with SegmentedVideoWriter(out, width=size, height=size, fps=FPS, config=VideoConfig(preset=preset),
+                              overwrite=True, workers=workers) as writer:
+        done = 0
+        while done < n:
+            chunk = frames_batch[: n - done]
+            writer.write(chunk)
+            done += len(chunk)
+    return time.perf_counter() - t0
+
+
+def cuda_rows(frames: int, device: str = "cuda", resolutions: tuple[int, ...] = (512, 1024),
+              channel_base: int = 32768) -> list[tuple[str, str]]:
+    """GPU rows at 512 and 1024 px with a config-f sized generator in fp16 (random weights).
+
+    (a) generator only, (e) the parallel encoder alone on real frames (default workers and twice as many),
+    (b) the full pipeline with x264 medium (the default) and veryfast. cuDNN autotuning is on in every row (as in
+    ``render``) and each row is warmed up on its own batch shapes first, so no row pays another's tuning.
+    """
+    from musicvideo.video import segmented
+
     rows = []
-    device = torch.device("cuda")
+    device = torch.device(device)
+    torch.backends.cudnn.benchmark = True
+    cores = os.cpu_count() or 1
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         song = write_wav(tmp / "song.wav", demo_song(frames / FPS + 1, sample_rate=44100), 44100)
-        for res in (512, 1024):
-            G = Generator(GeneratorConfig(img_resolution=res, z_dim=512, w_dim=512, channel_base=32768,
+        for res in resolutions:
+            torch.manual_seed(0)
+            G = Generator(GeneratorConfig(img_resolution=res, z_dim=512, w_dim=512, channel_base=channel_base,
                                           channel_max=512)).to(device)
-            config = RenderConfig(fps=FPS, duration_s=frames / FPS, device="cuda")
+            config = RenderConfig(fps=FPS, duration_s=frames / FPS, device=device.type)
             batch = auto_batch_size(device, res, res)
-            generator_only(G, song, dataclasses.replace(config, duration_s=min(1.0, frames / FPS)), device, batch)
+            generator_only(G, song, config, device, batch)  # warm-up: every batch shape of the timed run
             a = generator_only(G, song, config, device, batch)
-            b = full_pipeline(G, song, config, tmp / f"gpu{res}.mp4")
-            rows.append((f"{res} px config-f fp16 (a) generator only", f"{frames / a:.1f} frames/s (batch {batch})"))
-            rows.append((f"{res} px config-f fp16 (b) full pipeline", f"{frames / b:.1f} frames/s, b/a {b / a:.2f}"))
+            rows.append((f"{res} px (a) generator only, fp16, batch {batch}", f"{frames / a:.1f} frames/s"))
+            for other in (32,) if batch != 32 else ():
+                generator_only(G, song, config, device, other)
+                t = generator_only(G, song, config, device, other)
+                rows.append((f"{res} px (a) generator only, fp16, batch {other}", f"{frames / t:.1f} frames/s"))
+            with torch.inference_mode():
+                z = torch.randn(16, G.z_dim, device=device)
+                sample = to_uint8_nhwc(G.synthesis(G.mapping(z, truncation_psi=0.7))).cpu().numpy()
+            for per in (4, 2):
+                workers = max(1, cores // per)
+                e = encoder_only(sample, frames, res, workers, "medium", tmp / f"e{res}.mp4")
+                rows.append((f"{res} px (e) encoder only, x264 medium, {workers} ffmpeg x {per} threads",
+                             f"{frames / e:.1f} frames/s"))
+            for preset in ("medium", "veryfast"):
+                video = dataclasses.replace(config.video, preset=preset)
+                for per in (4, 2):
+                    segmented.CORES_PER_ENCODER = per
+                    b = full_pipeline(G, song, dataclasses.replace(config, video=video), tmp / f"gpu{res}.mp4")
+                    rows.append((f"{res} px (b) full pipeline, x264 {preset}, {cores // per} ffmpeg x {per} threads",
+                                 f"{frames / b:.1f} frames/s, b/a {b / a:.2f}"))
+            segmented.CORES_PER_ENCODER = 4
             del G
-            torch.cuda.empty_cache()
+            if device.type == "cuda":
+                torch.cuda.empty_cache()
     return rows
 
 
@@ -215,6 +261,7 @@ def main() -> None:
     parser.add_argument("--memory-fps", type=float, default=2.0, help="fps of the memory rows (default 2)")
     parser.add_argument("--skip-memory", action="store_true", help="skip the 1- vs 10-minute memory rows")
     parser.add_argument("--skip-throughput", action="store_true", help="only the memory rows")
+    parser.add_argument("--gpu-frames", type=int, default=600, help="frames per GPU row (default 600)")
     parser.add_argument("--results", default=None, help="append the table to this Markdown file")
     args = parser.parse_args()
 
@@ -227,7 +274,7 @@ def main() -> None:
         if not args.skip_memory:
             rows += memory_rows(args.memory_fps, tmp)
 
-    rows += cuda_rows(256) if torch.cuda.is_available() else [("GPU rows (512/1024 px config-f fp16)",
+    rows += cuda_rows(args.gpu_frames) if torch.cuda.is_available() else [("GPU rows (512/1024 px config-f fp16)",
                                                                 "no CUDA: skipped")]
     width = max(len(r[0]) for r in rows)
     table = "\n".join([f"| {'row':<{width}} | result |", f"|{'-' * (width + 2)}|--------|"] +

@@ -31,6 +31,9 @@ from .codecs import VideoConfig, check_container
 from .encoder import AudioSource, VideoWriter, check_audio_source, concat_segments, expected_frames
 
 
+# Default encoder processes: one per this many cores, each with that many x264 threads.
+CORES_PER_ENCODER = 4
+
 # Writers not closed or aborted yet; aborted at interpreter exit so no parts folder is left behind.
 _OPEN_WRITERS: set = set()
 
@@ -127,7 +130,7 @@ class SegmentedVideoWriter:
         if audio is not None:
             check_audio_source(audio)
         cores = os.cpu_count() or 1
-        self.workers = max(1, workers if workers is not None else cores // 4)
+        self.workers = max(1, workers if workers is not None else cores // CORES_PER_ENCODER)
         if segment_frames < 1:
             raise MusicVideoError(f"segment_frames must be >= 1, got {segment_frames}")
         self.segment_frames = segment_frames
