@@ -101,7 +101,7 @@ def test_cache_hit_is_read_back_not_recomputed(song, audio_cache, monkeypatch):
     def boom(*args, **kwargs):
         raise AssertionError("recomputed despite a cache entry")
 
-    monkeypatch.setattr(audio_api, "analyze_song", boom)
+    monkeypatch.setattr(audio_api, "analyze_file", boom)
     monkeypatch.setattr(audio_api, "decode_audio", boom)
     second = analyze(song, fps=30)
     np.testing.assert_array_equal(first.loudness, second.loudness)
@@ -117,7 +117,7 @@ def test_cache_is_keyed_on_content_not_name(song, tmp_path, audio_cache, monkeyp
     analyze(song, fps=30)
     copy = tmp_path / "renamed.wav"
     copy.write_bytes(song.read_bytes())
-    monkeypatch.setattr(audio_api, "analyze_song", lambda *a, **k: (_ for _ in ()).throw(AssertionError("miss")))
+    monkeypatch.setattr(audio_api, "analyze_file", lambda *a, **k: (_ for _ in ()).throw(AssertionError("miss")))
     analyze(copy, fps=24)  # same bytes: hit
     changed = tmp_path / "changed.wav"
     changed.write_bytes(song.read_bytes()[:-200])

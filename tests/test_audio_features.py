@@ -170,3 +170,44 @@ def test_band_hpss_and_chroma_calibration(tmp_path, audio_cache):
     np.testing.assert_allclose(f.harmonic[inner], expected, atol=0.01)
     assert f.bass[inner].max() < 0.05 and f.treble[inner].max() < 0.05 and f.percussive[inner].max() < 0.3
     assert np.all(np.argmax(f.chroma[inner], axis=1) == 11)  # 1000 Hz is nearest to B (987.8 Hz)
+
+
+@pytest.mark.parametrize("channels, rate, subtype", [(2, 44100, "PCM_16"), (1, 48000, "FLOAT"), (3, 22050, "PCM_24")])
+def test_streamed_file_analysis_equals_the_in_memory_one(tmp_path, channels, rate, subtype):
+    """The file is analysed 10 s at a time as it decodes; the result is bit for bit that of the decoded whole."""
+    from musicvideo.audio.decode import PcmStream
+    from musicvideo.audio.features import analyze_file, spectral_features
+
+    rng = np.random.default_rng(channels)
+    base = loud_quiet_song(23.7, sample_rate=rate)  # several 10 s blocks and a torn last one
+    samples = np.stack([np.roll(base, 97 * c) * (1 - 0.2 * c) for c in range(channels)])
+    samples += 0.01 * rng.standard_normal(samples.shape)
+    song = wav(tmp_path / "song.wav", np.clip(samples, -1, 1).astype(np.float32), rate, subtype)
+    clip = decode_audio(song)
+    with PcmStream(song) as stream:
+        blocks = list(stream.blocks(10 * rate))
+    assert [b.shape[1] for b in blocks[:-1]] == [10 * rate] * (len(blocks) - 1)
+    np.testing.assert_array_equal(np.concatenate(blocks, axis=1), clip.samples)
+
+    streamed, whole = analyze_file(song).to_arrays(), analyze_song(clip).to_arrays()
+    assert streamed.keys() == whole.keys()
+    for key in whole:
+        np.testing.assert_array_equal(streamed[key], whole[key], err_msg=key)
+
+    # the STFT blocks are the columns of one whole-signal librosa STFT
+    import librosa
+
+    config = AnalysisConfig()
+    y = clip.samples.mean(axis=0)[: 5 * 22050]
+    power = np.abs(librosa.stft(y, n_fft=config.n_fft, hop_length=config.hop_length)) ** 2
+    import musicvideo.audio.features as features_module
+
+    old = features_module.STFT_BLOCK_FRAMES
+    features_module.STFT_BLOCK_FRAMES = 37  # many small blocks
+    try:
+        blocked = spectral_features(y, config)
+    finally:
+        features_module.STFT_BLOCK_FRAMES = old
+    np.testing.assert_allclose(blocked["frame_power"], power.sum(axis=0), rtol=1e-5)
+    np.testing.assert_allclose(blocked["mel"], librosa.feature.melspectrogram(S=power, sr=22050), rtol=1e-4,
+                               atol=1e-6)

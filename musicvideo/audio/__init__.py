@@ -17,7 +17,8 @@ from ..errors import AudioError, OutputError, require_file
 from .cache import cache_key, file_hash, load_cached, store_cached
 from .curves import CurveConfig, ReactiveCurves, reactive_curves
 from .decode import AudioClip, audio_duration_s, decode_audio
-from .features import AnalysisConfig, FrameFeatures, SongAnalysis, analyze_song, check_clip, sample_features
+from .features import (AnalysisConfig, FrameFeatures, SongAnalysis, analyze_file, analyze_song, check_clip,
+                       sample_features)
 from .timing import exact_fps, frame_count, frame_times
 
 __all__ = [
@@ -52,7 +53,7 @@ def analyze_song_cached(path: str | Path, config: AnalysisConfig | None = None, 
         song = load_cached(key)
         if song is not None:
             return song
-    song = analyze_song(decode_audio(p), cfg)
+    song = analyze_file(p, cfg)
     if key is not None:
         store_cached(key, song)
     return song

@@ -18,6 +18,7 @@ import math
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 
@@ -276,26 +277,34 @@ def millisecond_boundaries(n_samples: int, sample_rate: int) -> np.ndarray:
     return np.minimum(np.arange(n_ms + 1, dtype=np.int64) * sample_rate // 1000, n_samples)
 
 
-def power_cumsum(samples: np.ndarray, sample_rate: int, *, chunk_ms: int = 10_000) -> np.ndarray:
-    """Cumulative sum over channels of squared samples at each millisecond boundary (float64).
+BLOCK_S = 10  # whole seconds of samples per decoded block: each block starts on a millisecond boundary
+STFT_BLOCK_FRAMES = 1024  # STFT frames per block (~24 s at the default hop): about 20 MB of temporaries
 
-    Squares are summed per millisecond in chunks of ``chunk_ms`` (no song-length float64 temporaries: at 5 minutes
-    of 48 kHz stereo those cost more than the arithmetic); the running sum is then over milliseconds only.
+
+def millisecond_power(samples: np.ndarray, sample_rate: int) -> np.ndarray:
+    """Sum over channels of the squared samples in each millisecond of a block (float64 ``[ceil(n ms)]``).
+
+    The block must start on a sample that is a millisecond boundary of the song (a whole number of seconds in),
+    so its boundaries are the song's, as pydub slices them.
     """
     bounds = millisecond_boundaries(samples.shape[1], sample_rate)
-    blocks = np.zeros(len(bounds) - 1, np.float64)
-    for m0 in range(0, len(blocks), chunk_ms):
-        m1 = min(m0 + chunk_ms, len(blocks))
-        a, b = bounds[m0], bounds[m1]
-        if b <= a:
-            continue
-        part = samples[:, a:b]
-        squares = np.einsum("cn,cn->n", part, part)  # float32, summed over channels
-        starts = np.minimum(bounds[m0:m1] - a, len(squares) - 1)
-        sums = np.add.reduceat(squares, starts, dtype=np.float64)
-        sums[bounds[m0 + 1:m1 + 1] == bounds[m0:m1]] = 0.0  # empty milliseconds (only past the end)
-        blocks[m0:m1] = sums
-    return np.concatenate([[0.0], np.cumsum(blocks)])
+    if samples.shape[1] == 0:
+        return np.zeros(0, np.float64)
+    squares = np.einsum("cn,cn->n", samples, samples)  # float32, summed over channels
+    sums = np.add.reduceat(squares, np.minimum(bounds[:-1], len(squares) - 1), dtype=np.float64)
+    sums[bounds[1:] == bounds[:-1]] = 0.0  # empty milliseconds (only past the end)
+    return sums
+
+
+def power_cumsum(samples: np.ndarray, sample_rate: int) -> np.ndarray:
+    """Cumulative sum over channels of squared samples at each millisecond boundary (float64 ``[n_ms + 1]``).
+
+    Squares are summed per millisecond in blocks of ``BLOCK_S`` seconds (no song-length float64 temporaries),
+    exactly as :func:`analyze_file` sums them while the song streams in; the running sum is over milliseconds.
+    """
+    step = BLOCK_S * sample_rate
+    parts = [millisecond_power(samples[:, a:a + step], sample_rate) for a in range(0, samples.shape[1], step)]
+    return np.concatenate([[0.0], np.cumsum(np.concatenate(parts))]) if parts else np.zeros(1)
 
 
 def loudness_db_at(song: SongAnalysis, times_s: np.ndarray, window_s: float) -> np.ndarray:
@@ -328,14 +337,178 @@ def loudness_db_at(song: SongAnalysis, times_s: np.ndarray, window_s: float) -> 
     return _rms_to_db(rms).astype(np.float32)
 
 
+class MonoMix:
+    """Channel mean resampled to the analysis rate, block by block (soxr's stream gives exactly the samples of a
+    one-shot ``librosa.resample(..., res_type='soxr_hq')``)."""
+
+    def __init__(self, source_rate: int, sample_rate: int) -> None:
+        import soxr
+
+        self._stream = None if source_rate == sample_rate else soxr.ResampleStream(
+            source_rate, sample_rate, 1, dtype="float32", quality="HQ")
+
+    def __call__(self, samples: np.ndarray, *, last: bool = False) -> np.ndarray:
+        """The next block ``[channels, m]`` mixed down and resampled (float32); ``last`` flushes the resampler."""
+        y = samples.mean(axis=0, dtype=np.float32) if samples.shape[0] > 1 else samples[0]
+        if self._stream is not None:
+            y = self._stream.resample_chunk(np.ascontiguousarray(y, dtype=np.float32), last=last)
+        return np.asarray(y, dtype=np.float32)
+
+
+def _blocks(samples: np.ndarray, step: int) -> Iterator[tuple[np.ndarray, bool]]:
+    """``(block, is_last)`` of ``[channels, n]`` samples in blocks of ``step`` (one empty block for no samples)."""
+    n = samples.shape[1]
+    for a in range(0, max(n, 1), step):
+        yield samples[:, a:a + step], a + step >= n
+
+
 def mono_mix(clip: AudioClip, sample_rate: int) -> np.ndarray:
     """Mean of the channels resampled to ``sample_rate`` (float32)."""
-    y = clip.samples.mean(axis=0, dtype=np.float32) if clip.channels > 1 else clip.samples[0]
-    if clip.sample_rate != sample_rate:
+    mix = MonoMix(clip.sample_rate, sample_rate)
+    return np.concatenate([mix(block, last=last) for block, last in _blocks(clip.samples, BLOCK_S * clip.sample_rate)])
+
+
+class SpectralStream:
+    """The STFT-based curves of a mono signal fed in pieces: librosa's centred STFT (zero padding of
+    ``n_fft // 2`` at both ends) computed ``STFT_BLOCK_FRAMES`` frames at a time as the samples arrive.
+
+    The blocks always start at multiples of ``STFT_BLOCK_FRAMES``, so the result does not depend on how the
+    signal was cut into pieces, and only a block's worth of samples and spectra is held at any time.
+
+    Parameters
+    ----------
+    config : AnalysisConfig
+        ``sample_rate``, ``n_fft``, ``hop_length``, ``n_mels``, ``chroma``, band edges.
+    """
+
+    def __init__(self, config: AnalysisConfig) -> None:
         import librosa
 
-        y = librosa.resample(y, orig_sr=clip.sample_rate, target_sr=sample_rate, res_type="soxr_hq")
-    return np.ascontiguousarray(y, dtype=np.float32)
+        self.config = config
+        self.hop, self.n_fft, self.pad = config.hop_length, config.n_fft, config.n_fft // 2
+        freqs = librosa.fft_frequencies(sr=config.sample_rate, n_fft=config.n_fft)
+        self._rows = [(freqs >= lo) & (freqs < hi) for lo, hi in
+                      ((0.0, config.bass_hz), (config.bass_hz, config.treble_hz), (config.treble_hz, np.inf))]
+        self._buffer = np.zeros(self.pad, np.float32)  # the centring pad before the first sample
+        self._start = -self.pad  # signal index of _buffer[0]
+        self._received = 0
+        self._done = 0  # frames computed
+        self._finished = False
+        self._parts: dict[str, list[np.ndarray]] = {"mel": [], "frame_power": [], "chroma": [], "bands": []}
+
+    def add(self, y: np.ndarray, *, last: bool = False) -> None:
+        """Feed the next samples; ``last`` pads the end and computes the remaining frames."""
+        if self._finished:
+            raise RuntimeError("SpectralStream already finished")
+        self._buffer = np.concatenate([self._buffer, np.asarray(y, dtype=np.float32)])
+        self._received += len(y)
+        if last:
+            # a song shorter than one window is padded to one, as if it were that long
+            total = 1 + max(self._received, self.n_fft) // self.hop
+            end = (total - 1) * self.hop - self.pad + self.n_fft  # signal index just past the last window
+            missing = end - (self._start + len(self._buffer))
+            if missing > 0:
+                self._buffer = np.concatenate([self._buffer, np.zeros(missing, np.float32)])
+            self._compute(total)
+            self._finished = True
+        else:
+            ready = (self._received + self.pad - self.n_fft) // self.hop + 1  # frames whose window has arrived
+            block = STFT_BLOCK_FRAMES
+            self._compute(self._done + max(ready - self._done, 0) // block * block)
+
+    def _compute(self, upto: int) -> None:
+        import librosa
+
+        cfg, hop = self.config, self.hop
+        while self._done < upto:
+            k0 = self._done
+            k1 = min(k0 + STFT_BLOCK_FRAMES, upto)
+            a = k0 * hop - self.pad - self._start
+            segment = self._buffer[a:a + (k1 - k0 - 1) * hop + self.n_fft]
+            power = np.abs(librosa.stft(segment, n_fft=self.n_fft, hop_length=hop, center=False)) ** 2
+            self._parts["mel"].append(librosa.feature.melspectrogram(S=power, sr=cfg.sample_rate, n_mels=cfg.n_mels))
+            self._parts["frame_power"].append(power.sum(axis=0))
+            if cfg.chroma:
+                self._parts["chroma"].append(librosa.feature.chroma_stft(
+                    S=power, sr=cfg.sample_rate, n_fft=self.n_fft, hop_length=hop, tuning=0.0).T)
+            self._parts["bands"].append(np.stack([power[rows].sum(axis=0) for rows in self._rows]))
+            self._done = k1
+        drop = self._done * hop - self.pad - self._start  # samples no later frame needs
+        if drop > 0:
+            self._buffer = self._buffer[drop:].copy()
+            self._start += drop
+
+    def result(self) -> dict[str, np.ndarray]:
+        """``mel`` [n_mels, K] power, ``frame_power`` [K] (sum of the power spectrum), ``chroma`` [K, 12] and
+        ``bands`` [3, K] (power summed over the bass, mid and treble bins); after the ``last`` piece."""
+        if not self._finished:
+            raise RuntimeError("SpectralStream.result() before the last piece")
+        parts = self._parts
+        return {"mel": np.concatenate(parts["mel"], axis=1), "frame_power": np.concatenate(parts["frame_power"]),
+                "chroma": np.concatenate(parts["chroma"]) if parts["chroma"] else np.zeros((self._done, 12),
+                                                                                             np.float32),
+                "bands": np.concatenate(parts["bands"], axis=1)}
+
+
+def spectral_features(y: np.ndarray, config: AnalysisConfig) -> dict[str, np.ndarray]:
+    """The STFT-based curves of a whole mono signal (see :class:`SpectralStream`)."""
+    stream = SpectralStream(config)
+    stream.add(y, last=True)
+    return stream.result()
+
+
+def mean_tempogram(onset: np.ndarray, *, sr: int, hop_length: int, ac_size_s: float = 8.0,
+                   block_frames: int = STFT_BLOCK_FRAMES) -> np.ndarray:
+    """librosa's tempogram of ``onset`` averaged over time, ``block_frames`` columns at a time.
+
+    ``librosa.beat.beat_track`` estimates the tempo from this mean, but builds the whole tempogram first: an
+    ``[ac_size_s * feature_rate, K]`` float32 matrix and its FFT autocorrelation, 450 MB for a 10-minute song.
+    The columns are independent windows of the (centred, ramp-padded) onset envelope, so blocks of them give the
+    same mean.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``[win_length, 1]``, for ``librosa.feature.tempo(tg=...)``.
+    """
+    import librosa
+
+    win = int(librosa.time_to_frames(ac_size_s, sr=sr, hop_length=hop_length))
+    n = len(onset)
+    padded = np.pad(onset, win // 2, mode="linear_ramp", end_values=[0, 0])
+    total = np.zeros(win, np.float64)
+    for k0 in range(0, n, block_frames):
+        k1 = min(k0 + block_frames, n)
+        tg = librosa.feature.tempogram(onset_envelope=padded[k0:k1 - 1 + win], sr=sr, hop_length=hop_length,
+                                       win_length=win, center=False)
+        total += tg.sum(axis=1, dtype=np.float64)
+    return (total / max(n, 1)).astype(np.float32)[:, None]
+
+
+def hpss_power(mel: np.ndarray, *, kernel_size: int,
+               block_frames: int = STFT_BLOCK_FRAMES) -> tuple[np.ndarray, np.ndarray]:
+    """Harmonic and percussive power per frame (``librosa.decompose.hpss`` summed over bins), in time blocks.
+
+    HPSS median-filters along time (harmonic) and frequency (percussive), then masks elementwise, so a block
+    with ``kernel_size`` frames of context on each side gives exactly the whole spectrogram's columns without
+    the filters' song-length temporaries.
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        ``(harmonic, percussive)``, each ``[K]``.
+    """
+    import librosa
+
+    n = mel.shape[1]
+    harmonic, percussive = np.zeros(n, mel.dtype), np.zeros(n, mel.dtype)
+    for k0 in range(0, n, block_frames):
+        k1 = min(k0 + block_frames, n)
+        a, b = max(k0 - kernel_size, 0), min(k1 + kernel_size, n)
+        h, p = librosa.decompose.hpss(mel[:, a:b], kernel_size=kernel_size)
+        harmonic[k0:k1] = h[:, k0 - a:k1 - a].sum(axis=0)
+        percussive[k0:k1] = p[:, k0 - a:k1 - a].sum(axis=0)
+    return harmonic, percussive
 
 
 def _refine_tempo(beat_times: np.ndarray, tempo_guess: float) -> float:
@@ -363,30 +536,81 @@ def analyze_song(clip: AudioClip, config: AnalysisConfig | None = None) -> SongA
     Returns
     -------
     SongAnalysis
-        Song-level curves; see :func:`sample_features` to read them at frame times.
+        Song-level curves; see :func:`sample_features` to read them at frame times. The same as
+        :func:`analyze_file` gives for the file the clip was decoded from.
     """
-    import librosa
+    cfg = config or AnalysisConfig()
+    mix, spectra = MonoMix(clip.sample_rate, cfg.sample_rate), SpectralStream(cfg)
+    for block, last in _blocks(clip.samples, BLOCK_S * clip.sample_rate):
+        spectra.add(mix(block, last=last), last=last)
+    return _analyze(power_cumsum(clip.samples, clip.sample_rate), spectra.result(),
+                    source_rate=int(clip.sample_rate), n_samples=int(clip.samples.shape[1]),
+                    channels=int(clip.channels), config=cfg)
+
+
+def analyze_file(path: str | Path, config: AnalysisConfig | None = None) -> SongAnalysis:
+    """Analyse a song file while it decodes, ``BLOCK_S`` seconds at a time.
+
+    Only the per-millisecond power sums (8 bytes per ms) and the feature-rate curves (about 25 kB per second)
+    grow with the song; the decoded samples, the mono mix and the STFT are held a block at a time (a 10-minute
+    song needs about 30 MB here instead of the ~1 GB of decoding and analysing it whole).
+
+    Parameters
+    ----------
+    path : str or Path
+        The song (anything the bundled ffmpeg decodes).
+    config : AnalysisConfig, optional
+        Analysis knobs.
+
+    Returns
+    -------
+    SongAnalysis
+        Equal to ``analyze_song(decode_audio(path), config)``.
+
+    Raises
+    ------
+    AudioError
+        For a missing, empty, corrupt or non-audio file.
+    """
+    from .decode import PcmStream
 
     cfg = config or AnalysisConfig()
-    sr, hop = cfg.sample_rate, cfg.hop_length
-    cum = power_cumsum(clip.samples, clip.sample_rate)
-    y = mono_mix(clip, sr)
-    if len(y) < cfg.n_fft:  # very short songs: pad so the STFT has at least one full window
-        y = np.pad(y, (0, cfg.n_fft - len(y)))
+    spectra = SpectralStream(cfg)
+    with PcmStream(path) as stream:
+        mix = MonoMix(stream.sample_rate, cfg.sample_rate)
+        power, previous = [], None
+        # one block behind, so the last block is known as the last (the resampler flushes with it)
+        for block in stream.blocks(BLOCK_S * stream.sample_rate):
+            if previous is not None:
+                power.append(millisecond_power(previous, stream.sample_rate))
+                spectra.add(mix(previous))
+            previous = block
+        power.append(millisecond_power(previous, stream.sample_rate))
+        spectra.add(mix(previous, last=True), last=True)
+        del previous
+    cum = np.concatenate([[0.0], np.cumsum(np.concatenate(power))])
+    return _analyze(cum, spectra.result(), source_rate=stream.sample_rate, n_samples=stream.frames_read,
+                    channels=stream.channels, config=cfg)
 
-    # One STFT shared by onsets, HPSS, chroma and bands.
-    magnitude = np.abs(librosa.stft(y, n_fft=cfg.n_fft, hop_length=hop, center=True))
-    power = magnitude ** 2
-    k = power.shape[1]
-    mel = librosa.feature.melspectrogram(S=power, sr=sr, n_mels=cfg.n_mels)
+
+def _analyze(cum: np.ndarray, spectra: dict[str, np.ndarray], *, source_rate: int, n_samples: int, channels: int,
+             config: AnalysisConfig) -> SongAnalysis:
+    """The song-level curves from the millisecond power sums and the STFT curves of :class:`SpectralStream`."""
+    import librosa
+
+    cfg = config
+    sr, hop = cfg.sample_rate, cfg.hop_length
+    mel = spectra["mel"]
+    k = mel.shape[1]
 
     onset = librosa.onset.onset_strength(S=librosa.power_to_db(mel, ref=1.0, top_db=None, amin=1e-10), sr=sr,
                                          hop_length=hop)[:k]
     onset = np.nan_to_num(onset).astype(np.float32)
     if np.any(onset > 0) and np.max(mel) > 1e-10:
-        tempo, beats = librosa.beat.beat_track(onset_envelope=onset, sr=sr, hop_length=hop, start_bpm=cfg.start_bpm,
-                                               tightness=cfg.tightness, trim=cfg.trim_beats,
-                                               units="time")
+        tempo = librosa.feature.tempo(tg=mean_tempogram(onset, sr=sr, hop_length=hop), sr=sr, hop_length=hop,
+                                      start_bpm=cfg.start_bpm)
+        tempo, beats = librosa.beat.beat_track(onset_envelope=onset, sr=sr, hop_length=hop, bpm=float(tempo[0]),
+                                               tightness=cfg.tightness, trim=cfg.trim_beats, units="time")
         tempo_guess = float(np.atleast_1d(tempo)[0])
         beat_times = np.asarray(beats, dtype=np.float64)
         scale = float(np.percentile(onset, 99.5)) or float(np.max(onset))
@@ -404,33 +628,24 @@ def analyze_song(clip: AudioClip, config: AnalysisConfig | None = None) -> SongA
         return _db_to_unit(_rms_to_db(np.sqrt(np.maximum(frame_power, 0.0) * parseval)), cfg.floor_db)
 
     if cfg.hpss:
-        harmonic_mel, percussive_mel = librosa.decompose.hpss(mel, kernel_size=cfg.hpss_kernel)
+        harmonic_mel, percussive_mel = hpss_power(mel, kernel_size=cfg.hpss_kernel)
         # HPSS on the mel spectrogram (8x fewer bins than the STFT: seconds instead of tens of seconds);
         # each part's share of the mel power, applied to the linear power, keeps the dB scale.
         total_mel = np.maximum(mel.sum(axis=0), 1e-30)
-        frame_power = power.sum(axis=0)
-        harmonic = part_loudness(frame_power * harmonic_mel.sum(axis=0) / total_mel)
-        percussive = part_loudness(frame_power * percussive_mel.sum(axis=0) / total_mel)
+        frame_power = spectra["frame_power"]
+        harmonic = part_loudness(frame_power * harmonic_mel / total_mel)
+        percussive = part_loudness(frame_power * percussive_mel / total_mel)
     else:
         harmonic = percussive = np.zeros(k, np.float32)
 
-    if cfg.chroma:
-        chroma = librosa.feature.chroma_stft(S=power, sr=sr, n_fft=cfg.n_fft, hop_length=hop, tuning=0.0).T[:k]
-        chroma = np.nan_to_num(chroma).astype(np.float32)
-        chroma[np.max(mel, axis=0) <= 1e-10] = 0.0  # pure silence has no pitch
-    else:
-        chroma = np.zeros((k, 12), np.float32)
+    chroma = np.nan_to_num(spectra["chroma"][:k]).astype(np.float32)
+    chroma[np.max(mel, axis=0) <= 1e-10] = 0.0  # pure silence has no pitch
+    bands = [part_loudness(band) for band in spectra["bands"]]
 
-    freqs = librosa.fft_frequencies(sr=sr, n_fft=cfg.n_fft)
-    bands = []
-    for lo, hi in ((0.0, cfg.bass_hz), (cfg.bass_hz, cfg.treble_hz), (cfg.treble_hz, np.inf)):
-        rows = (freqs >= lo) & (freqs < hi)
-        bands.append(part_loudness(power[rows].sum(axis=0)))
-
-    return SongAnalysis(source_rate=int(clip.sample_rate), n_samples=int(clip.samples.shape[1]),
-                        channels=int(clip.channels), power_cumsum=cum, feature_rate=sr / hop,
-                        onset=onset.astype(np.float32), percussive=percussive, harmonic=harmonic, chroma=chroma,
-                        bass=bands[0], mid=bands[1], treble=bands[2], beat_times_s=beat_times, tempo_bpm=tempo_bpm)
+    return SongAnalysis(source_rate=source_rate, n_samples=n_samples, channels=channels, power_cumsum=cum,
+                        feature_rate=sr / hop, onset=onset.astype(np.float32), percussive=percussive,
+                        harmonic=harmonic, chroma=chroma, bass=bands[0], mid=bands[1], treble=bands[2],
+                        beat_times_s=beat_times, tempo_bpm=tempo_bpm)
 
 
 # ---------------------------------------------------------------- frame sampling
