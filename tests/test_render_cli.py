@@ -46,6 +46,17 @@ def test_render_command_writes_the_video(files, tmp_path, capsys):
     assert (info.n_frames, info.width, info.fps, info.audio_codec) == (13, 64, 10, "aac")  # ceil(1.25 * 10)
 
 
+def test_preset_and_crf_flags_win_over_the_config_file(tmp_path):
+    from musicvideo.cli import _render_overrides, build_parser
+    from musicvideo.config import load_config, merge_overrides
+
+    config = tmp_path / "slow.toml"
+    config.write_text('[video]\npreset = "slow"\ncrf = 20\n')
+    args = build_parser().parse_args(["render", "song.wav", "--preset", "veryfast", "--crf", "23"])
+    video = merge_overrides(load_config(config), _render_overrides(args)).video
+    assert (video.preset, video.crf) == ("veryfast", 23)
+
+
 def test_mov_output_means_prores_and_seeds_file_is_used(files, tmp_path):
     seeds = tmp_path / "seeds.json"
     seeds.write_text('{"seeds": [1, 2, 3]}')
@@ -80,6 +91,7 @@ def _bad_inputs(files, tmp: Path) -> dict[str, list[str]]:
         "batch size 0": ["render", song, "-c", ckpt, "-o", out, "--batch-size", "0"],
         "bad config key": ["render", song, "-c", ckpt, "-o", out, "--config", str(tmp / "bad.toml")],
         "unknown device": ["render", song, "-c", ckpt, "-o", out, "--device", "tpu"],
+        "unknown preset": ["render", song, "-c", ckpt, "-o", out, "--preset", "warp"],
     }
     (tmp / "bad.toml").write_text("[walk]\nwobble = 3\n")
     if not torch.cuda.is_available():
