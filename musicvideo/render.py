@@ -17,6 +17,8 @@ Timing contract: frame ``i`` shows song time ``start + i / fps``; a clip of ``du
 
 from __future__ import annotations
 
+import collections
+import contextlib
 import dataclasses
 import json
 import math
@@ -29,7 +31,7 @@ import types
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 import numpy as np
 
@@ -42,6 +44,7 @@ if TYPE_CHECKING:  # torch is imported on first use, so bad input is reported wi
 
 FPS_RANGE = (1, 240)
 SIZE_RANGE = (16, 8192)
+CUDA_MAX_BATCH = 32  # see auto_batch_size
 QUEUE_BATCHES = 3  # batches between the generator and the encoder: enough to absorb jitter, small for memory
 
 
@@ -266,7 +269,9 @@ def auto_batch_size(device: torch.device, height: int, width: int, *, fp16: bool
 
     CPU/MPS: about half a megapixel per batch (larger batches gain nothing there and delay the encoder). CUDA:
     what fits in 60 % of the free memory at a rough 0.6 kB of activations per pixel in fp16 (double in fp32),
-    as a power of two, at most 64; an out-of-memory error halves it during the render anyway.
+    as a power of two, at most 32; an out-of-memory error halves it during the render anyway. The cap is measured
+    (benchmarks/RESULTS.md, H200): batch 64 gains nothing over 32 in fp16 at 512 and 1024 px, and cuDNN's
+    kernels for fp32 and grouped (fused) convolutions at batch 64 run at under half the speed of batch 32.
 
     Returns
     -------
@@ -281,7 +286,7 @@ def auto_batch_size(device: torch.device, height: int, width: int, *, fp16: bool
         per_image = pixels * (600 if fp16 else 1200)
         fit = int(0.6 * free // per_image)
         size = 1
-        while size * 2 <= min(fit, 64):
+        while size * 2 <= min(fit, CUDA_MAX_BATCH):
             size *= 2
         return size
     return int(min(16, max(1, 2**19 // pixels)))
@@ -398,14 +403,143 @@ class _HostBuffers:
         return host.numpy(), ready, lambda: self.free.put(buffer)
 
 
-def _generate(generator: Any, batch: Any, noise_mode: str) -> torch.Tensor:
-    images = generator.synthesis(batch.ws, noise_mode=noise_mode, noise_scale=batch.noise_scale)
-    return to_uint8_nhwc(images)
+def _generate(generator: Any, walk: Any, start: int, stop: int, noise_mode: str) -> torch.Tensor:
+    import torch
+
+    with torch.inference_mode():
+        batch = walk.batch(start, stop)
+        images = generator.synthesis(batch.ws, noise_mode=noise_mode, noise_scale=batch.noise_scale)
+        return to_uint8_nhwc(images)
+
+
+def cpu_generator_workers(device: torch.device, noise_mode: str) -> int:
+    """Batches generated at once on ``device``: one per torch CPU thread on the CPU, else 1.
+
+    On the CPU, single-threaded batches side by side use the cores better than one batch spread over all of them
+    (the generator's small convolutions parallelise poorly, and torch's threads spin while they wait for each
+    other, taking the cores the encoder needs). 'random' noise draws from torch's global generator, whose order
+    only one worker keeps reproducible.
+    """
+    import torch
+
+    if device.type != "cpu" or noise_mode == "random":
+        return 1
+    return max(1, min(torch.get_num_threads(), 8))
+
+
+class FrameBatches:
+    """uint8 ``[B, H, W, 3]`` frame batches of clip frames ``[start, stop)`` on the walk's device, in order.
+
+    Batches sit on a grid of the batch size counted from frame 0, so a range that starts on it is cut into the
+    very batches of a full render (the generator's float results depend on the batch). With ``workers > 1``
+    (CPU) that many batches are generated at once in threads, each single-threaded; torch's thread count is
+    restored afterwards. An out-of-memory error halves the batch size and renders the failed batch again.
+
+    Parameters
+    ----------
+    generator, walk
+        The generator and the :class:`~musicvideo.motion.walk.LatentWalk` (on the same device).
+    start, stop : int
+        Frame range.
+    batch_size : int
+        Frames per batch at the start; :attr:`batch_size` holds the size in use.
+    noise_mode : str
+        Passed to ``synthesis``.
+    workers : int
+        Batches generated at once (see :func:`cpu_generator_workers`).
+    log : callable, optional
+        Receives one-line notices (batch size halved).
+    """
+
+    def __init__(self, generator: Any, walk: Any, *, start: int, stop: int, batch_size: int,
+                 noise_mode: str = "const", workers: int = 1, log: Callable[[str], None] | None = None) -> None:
+        self.generator, self.walk, self.start, self.stop = generator, walk, start, stop
+        self.batch_size, self.noise_mode, self.workers, self.log = batch_size, noise_mode, max(1, workers), log
+
+    def _end(self, pos: int) -> int:
+        return min((pos // self.batch_size + 1) * self.batch_size, self.stop)
+
+    def _halve(self) -> None:
+        """After an out-of-memory error (called outside the ``except`` block, so the failed batch's tensors held
+        by the traceback are freed before the cache is emptied)."""
+        import torch
+
+        device = self.walk.device
+        if self.batch_size == 1:
+            raise MusicVideoError(f"out of {device.type} memory even at batch size 1 "
+                                  "(render a smaller --size, or use --device cpu)") from None
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+        self.batch_size = max(1, self.batch_size // 2)
+        if self.log is not None:
+            self.log(f"out of memory: batch size halved to {self.batch_size}")
+
+    def __iter__(self) -> Iterator[torch.Tensor]:
+        if self.workers == 1:
+            yield from self._sequential()
+        else:
+            yield from self._parallel()
+
+    def _sequential(self) -> Iterator[torch.Tensor]:
+        pos = self.start
+        while pos < self.stop:
+            end = self._end(pos)
+            frames = None
+            try:
+                frames = _generate(self.generator, self.walk, pos, end, self.noise_mode)
+            except Exception as exc:
+                if not _is_out_of_memory(exc):
+                    raise
+            if frames is None:
+                self._halve()
+                continue
+            yield frames
+            pos = end
+
+    def _parallel(self) -> Iterator[torch.Tensor]:
+        import torch
+        from concurrent.futures import ThreadPoolExecutor
+
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        pool = ThreadPoolExecutor(self.workers, thread_name_prefix="musicvideo-generator")
+        pending: collections.deque = collections.deque()  # (end, future) in frame order
+        try:
+            pos = queued = self.start
+            while pos < self.stop:
+                while queued < self.stop and len(pending) < self.workers:
+                    end = self._end(queued)
+                    pending.append((end, pool.submit(_generate, self.generator, self.walk, queued, end,
+                                                     self.noise_mode)))
+                    queued = end
+                end, future = pending.popleft()
+                frames = None
+                try:
+                    frames = future.result()
+                except Exception as exc:
+                    if not _is_out_of_memory(exc):
+                        raise
+                if frames is None:
+                    for _, later in pending:  # drop the batches after it: the grid changes with the size
+                        later.cancel()
+                        with contextlib.suppress(Exception):
+                            later.result()
+                    pending.clear()
+                    self._halve()
+                    queued = pos
+                    continue
+                yield frames
+                pos = end
+        finally:
+            for _, future in pending:
+                future.cancel()
+            pool.shutdown(wait=True)
+            torch.set_num_threads(threads)
 
 
 def stream_frames(generator: Any, walk: Any, writer: Any, *, start: int, stop: int, batch_size: int,
                   noise_mode: str = "const", progress: Any = None, log: Callable[[str], None] | None = None,
-                  writer_keeps_frames: bool = False) -> int:
+                  writer_keeps_frames: bool = False, workers: int | None = None) -> int:
     """Render frames ``[start, stop)`` of ``walk`` through ``generator`` into ``writer``.
 
     Parameters
@@ -429,14 +563,14 @@ def stream_frames(generator: Any, walk: Any, writer: Any, *, start: int, stop: i
         Receives one-line notices (batch size halved).
     writer_keeps_frames : bool
         The writer holds on to the arrays it is given (a queueing writer): hand it copies.
+    workers : int, optional
+        Batches generated at once; default :func:`cpu_generator_workers`.
 
     Returns
     -------
     int
         The batch size in use at the end.
     """
-    import torch
-
     device = walk.device
     if progress is None:
         from tqdm import tqdm
@@ -446,40 +580,23 @@ def stream_frames(generator: Any, walk: Any, writer: Any, *, start: int, stop: i
     if device.type == "cuda":
         pool = _HostBuffers(device, batch_size, int(generator.img_height), int(generator.img_width),
                             QUEUE_BATCHES + 2)
+    if workers is None:
+        workers = cpu_generator_workers(device, noise_mode)
+    batches = FrameBatches(generator, walk, start=start, stop=stop, batch_size=batch_size, noise_mode=noise_mode,
+                           workers=workers, log=log)
     encoder = _EncoderThread(writer, progress, QUEUE_BATCHES, writer_keeps_frames=writer_keeps_frames)
     encoder.start()
     try:
-        pos = start
-        with torch.inference_mode():
-            while pos < stop:
-                # batches sit on a grid of the batch size counted from frame 0, so a range that starts on it is
-                # cut into the very batches of a full render (the generator's float results depend on the batch)
-                end = min((pos // batch_size + 1) * batch_size, stop)
-                try:
-                    frames = _generate(generator, walk.batch(pos, end), noise_mode)
-                except Exception as exc:
-                    if not _is_out_of_memory(exc):
-                        raise
-                    if batch_size == 1:
-                        raise MusicVideoError(f"out of {device.type} memory even at batch size 1 "
-                                              "(render a smaller --size, or use --device cpu)") from None
-                    del exc
-                    if device.type == "cuda":
-                        torch.cuda.empty_cache()
-                    batch_size = max(1, batch_size // 2)
-                    if log is not None:
-                        log(f"out of memory: batch size halved to {batch_size}")
-                    continue
-                if pool is not None:
-                    encoder.put(pool.copy(frames))
-                else:
-                    encoder.put((frames.cpu().numpy(), None, None))
-                pos = end
+        for frames in batches:
+            if pool is not None:
+                encoder.put(pool.copy(frames))
+            else:
+                encoder.put((frames.cpu().numpy(), None, None))
         encoder.finish()
     except BaseException:
         encoder.cancel()
         raise
-    return batch_size
+    return batches.batch_size
 
 
 def _parallel_encoding(device: Any, video: Any, n_frames: int) -> bool:
@@ -587,7 +704,11 @@ def render(song: str | Path, *, checkpoint: str | Path | None = None, output: st
 
     bar = tqdm(total=b - a, unit="frame", desc=plan.output.name, disable=not progress, dynamic_ncols=True,
                file=sys.stderr, smoothing=0.1)
-    writer_args = dict(width=width, height=height, fps=plan.fps, config=config.video, audio=source,
+    video = config.video
+    if device.type == "cpu" and not video.threads:
+        # the generator needs the cores on a CPU render; an x264 with a thread per core fights it for them
+        video = dataclasses.replace(video, threads=max(1, (os.cpu_count() or 1) // 4))
+    writer_args = dict(width=width, height=height, fps=plan.fps, config=video, audio=source,
                        overwrite=overwrite, input_width=in_w, input_height=in_h)
     parallel = _parallel_encoding(device, config.video, b - a)
     if parallel:

@@ -123,7 +123,16 @@ class _OutOfMemoryAbove:
         return self.generator.synthesis(ws, **kwargs)
 
 
-def test_out_of_memory_halves_the_batch_and_carries_on(song, G, tmp_path):
+@pytest.fixture
+def one_torch_thread():
+    """One torch CPU thread: the render generates one batch at a time (see cpu_generator_workers)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_out_of_memory_halves_the_batch_and_carries_on(song, G, tmp_path, one_torch_thread):
     fake = _OutOfMemoryAbove(G, limit=3)
     config = lossless(BASE, duration_s=0.6, batch_size=16)
     result = render(song, output=tmp_path / "oom.mp4", config=config, generator=fake, progress=False)
@@ -136,6 +145,37 @@ def test_out_of_memory_halves_the_batch_and_carries_on(song, G, tmp_path):
         render(song, output=tmp_path / "never.mp4", config=config, generator=_OutOfMemoryAbove(G, 0),
                progress=False)
     assert not (tmp_path / "never.mp4").exists() and leftovers(tmp_path) == []
+
+
+def test_parallel_cpu_batches_equal_one_at_a_time_and_survive_out_of_memory(song, G, tmp_path):
+    from musicvideo.audio import analyze, reactive_curves
+    from musicvideo.motion import LatentWalk
+    from musicvideo.render import FrameBatches
+
+    config = dataclasses.replace(BASE, duration_s=1.0)
+    features = analyze(song, fps=config.fps, duration_s=config.duration_s, config=config.analysis)
+    walk = LatentWalk(G, reactive_curves(features, config.curves), config.walk, seed=0, device="cpu")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # the parallel path runs each batch single-threaded: compare like with like
+    try:
+        one = torch.cat(list(FrameBatches(G, walk, start=0, stop=walk.n_frames, batch_size=4)))
+    finally:
+        torch.set_num_threads(threads)
+    torch.set_num_threads(3)
+    try:
+        many = FrameBatches(G, walk, start=0, stop=walk.n_frames, batch_size=4, workers=3)
+        assert torch.equal(torch.cat(list(many)), one) and many.batch_size == 4
+        assert torch.get_num_threads() == 3  # restored
+        fake = _OutOfMemoryAbove(G, limit=2)
+        halved = FrameBatches(fake, walk, start=0, stop=walk.n_frames, batch_size=8, workers=3)
+        frames = list(halved)
+        assert halved.batch_size == 2 and all(len(f) <= 2 for f in frames)
+        assert sum(len(f) for f in frames) == walk.n_frames == 15
+        with pytest.raises(MusicVideoError, match="batch size 1"):
+            list(FrameBatches(_OutOfMemoryAbove(G, 0), walk, start=0, stop=walk.n_frames, batch_size=4, workers=3))
+        assert torch.get_num_threads() == 3
+    finally:
+        torch.set_num_threads(threads)
 
 
 def test_output_size_and_aspect_differ_from_the_generator(song, G, tmp_path):
@@ -178,6 +218,16 @@ def test_automatic_batch_size_shrinks_with_resolution():
     cpu = torch.device("cpu")
     sizes = [auto_batch_size(cpu, r, r) for r in (32, 256, 512, 1024, 4096)]
     assert sizes == sorted(sizes, reverse=True) and sizes[-1] == 1 and sizes[0] <= 16
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_automatic_cuda_batch_size_is_a_power_of_two_up_to_the_cap():
+    from musicvideo.render import CUDA_MAX_BATCH
+
+    sizes = [auto_batch_size(torch.device("cuda"), r, r) for r in (256, 1024, 8192)]
+    assert all(s & (s - 1) == 0 and 1 <= s <= CUDA_MAX_BATCH for s in sizes)
+    assert sizes == sorted(sizes, reverse=True)
 
 
 def test_parallel_encoder_path_gives_the_same_frames(song, G, tmp_path, monkeypatch):
