@@ -474,43 +474,34 @@ class FrameBatches:
         if self.log is not None:
             self.log(f"out of memory: batch size halved to {self.batch_size}")
 
+    def _submit(self, pool: Any, start: int, stop: int) -> Any:
+        """The batch ``[start, stop)`` as a future: running in ``pool``, or computed here and now without one."""
+        from concurrent.futures import Future
+
+        if pool is not None:
+            return pool.submit(_generate, self.generator, self.walk, start, stop, self.noise_mode)
+        future: Future = Future()
+        try:
+            future.set_result(_generate(self.generator, self.walk, start, stop, self.noise_mode))
+        except Exception as exc:  # noqa: BLE001 - re-raised by result(), as from a pool
+            future.set_exception(exc)
+        return future
+
     def __iter__(self) -> Iterator[torch.Tensor]:
-        if self.workers == 1:
-            yield from self._sequential()
-        else:
-            yield from self._parallel()
-
-    def _sequential(self) -> Iterator[torch.Tensor]:
-        pos = self.start
-        while pos < self.stop:
-            end = self._end(pos)
-            frames = None
-            try:
-                frames = _generate(self.generator, self.walk, pos, end, self.noise_mode)
-            except Exception as exc:
-                if not _is_out_of_memory(exc):
-                    raise
-            if frames is None:
-                self._halve()
-                continue
-            yield frames
-            pos = end
-
-    def _parallel(self) -> Iterator[torch.Tensor]:
         import torch
         from concurrent.futures import ThreadPoolExecutor
 
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-        pool = ThreadPoolExecutor(self.workers, thread_name_prefix="musicvideo-generator")
+        pool, threads = None, torch.get_num_threads()
+        if self.workers > 1:
+            torch.set_num_threads(1)
+            pool = ThreadPoolExecutor(self.workers, thread_name_prefix="musicvideo-generator")
         pending: collections.deque = collections.deque()  # (end, future) in frame order
         try:
             pos = queued = self.start
             while pos < self.stop:
                 while queued < self.stop and len(pending) < self.workers:
                     end = self._end(queued)
-                    pending.append((end, pool.submit(_generate, self.generator, self.walk, queued, end,
-                                                     self.noise_mode)))
+                    pending.append((end, self._submit(pool, queued, end)))
                     queued = end
                 end, future = pending.popleft()
                 frames = None
@@ -519,12 +510,13 @@ class FrameBatches:
                 except Exception as exc:
                     if not _is_out_of_memory(exc):
                         raise
-                if frames is None:
-                    for _, later in pending:  # drop the batches after it: the grid changes with the size
+                if frames is None:  # out of memory: drop what was queued after it (the grid changes) and retry
+                    for _, later in pending:
                         later.cancel()
                         with contextlib.suppress(Exception):
                             later.result()
                     pending.clear()
+                    del future
                     self._halve()
                     queued = pos
                     continue
@@ -533,8 +525,9 @@ class FrameBatches:
         finally:
             for _, future in pending:
                 future.cancel()
-            pool.shutdown(wait=True)
-            torch.set_num_threads(threads)
+            if pool is not None:
+                pool.shutdown(wait=True)
+                torch.set_num_threads(threads)
 
 
 def stream_frames(generator: Any, walk: Any, writer: Any, *, start: int, stop: int, batch_size: int,
@@ -587,11 +580,13 @@ def stream_frames(generator: Any, walk: Any, writer: Any, *, start: int, stop: i
     encoder = _EncoderThread(writer, progress, QUEUE_BATCHES, writer_keeps_frames=writer_keeps_frames)
     encoder.start()
     try:
-        for frames in batches:
-            if pool is not None:
-                encoder.put(pool.copy(frames))
-            else:
-                encoder.put((frames.cpu().numpy(), None, None))
+        # closing: on an error the generator threads are joined and torch's thread count restored right away
+        with contextlib.closing(iter(batches)) as frame_batches:
+            for frames in frame_batches:
+                if pool is not None:
+                    encoder.put(pool.copy(frames))
+                else:
+                    encoder.put((frames.cpu().numpy(), None, None))
         encoder.finish()
     except BaseException:
         encoder.cancel()

@@ -142,7 +142,9 @@ def test_a_clip_whose_worker_always_dies_fails_and_the_rest_carry_on(tmp_path, m
 
 
 def test_killed_batch_rerun_finishes_only_the_missing_clips(tmp_path):
-    plan = batch_folder(tmp_path)
+    # clips long enough (45 frames of 64 px each) that the kill lands while the second one renders
+    plan = batch_folder(tmp_path, THREE_CLIPS.replace("fps = 12", "fps = 30").replace("size = 32", "size = 64")
+                        .replace("duration = 1.0", "duration = 1.5"))
     out = tmp_path / "out"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS.parent), os.environ.get("PYTHONPATH", "")])}
     proc = subprocess.Popen([sys.executable, "-m", "musicvideo", "batch", str(plan), "-o", str(out),
@@ -152,7 +154,7 @@ def test_killed_batch_rerun_finishes_only_the_missing_clips(tmp_path):
     deadline = time.monotonic() + 120
     try:
         while first is None and time.monotonic() < deadline and proc.poll() is None:
-            time.sleep(0.2)
+            time.sleep(0.02)
             try:
                 clips = json.loads((out / "manifest.json").read_text())["clips"]
             except (OSError, ValueError):
