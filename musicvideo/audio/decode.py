@@ -4,6 +4,9 @@ pydub is the decoder, with the ffmpeg binary from the ``imageio-ffmpeg`` wheel. 
 learn the codec of a non-wav file, and there is no ffprobe here, so ffmpeg first converts whatever it is given to
 a 32-bit PCM wav on a pipe and pydub reads that wav (no probing needed). The same path handles mp3, wav of any
 sample format (8/16/24/32-bit int, float), flac, ogg/oga, opus, m4a/aac, mono to multichannel, 8 kHz to 192 kHz.
+
+:class:`PcmStream` reads the same ffmpeg output block by block, for the analysis, which never needs the whole
+song in memory; its samples are exactly :func:`decode_audio`'s.
 """
 
 from __future__ import annotations

@@ -2,10 +2,12 @@
 
 Two steps, so that any clip of a song gives exactly the values of the whole song at the same times:
 
-1. :func:`analyze_song` analyses the *whole* song once, at a fixed feature rate that does not depend on fps:
-   a per-millisecond running power sum for loudness (pydub's RMS/dBFS, vectorised), and, from one shared STFT of a
-   22.05 kHz mono mix, librosa onset strength, beat times and tempo, HPSS percussive/harmonic loudness, chroma and
-   bass/mid/treble energies. This :class:`SongAnalysis` is what the cache stores.
+1. :func:`analyze_file` (or :func:`analyze_song` for samples in memory) analyses the *whole* song once, at a fixed
+   feature rate that does not depend on fps: a per-millisecond running power sum for loudness (pydub's RMS/dBFS,
+   vectorised), and, from the STFT of a 22.05 kHz mono mix, librosa onset strength, beat times and tempo, HPSS
+   percussive/harmonic loudness, chroma and bass/mid/treble energies. The song streams through in blocks (decoded
+   10 s at a time, the STFT, tempogram and HPSS a block of frames at a time), so memory does not grow with the
+   song beyond the feature-rate curves. This :class:`SongAnalysis` is what the cache stores.
 2. :func:`sample_features` reads those song-level curves at the frame times ``t_i = start + i / fps``.
 """
 
@@ -360,12 +362,6 @@ def _blocks(samples: np.ndarray, step: int) -> Iterator[tuple[np.ndarray, bool]]
     n = samples.shape[1]
     for a in range(0, max(n, 1), step):
         yield samples[:, a:a + step], a + step >= n
-
-
-def mono_mix(clip: AudioClip, sample_rate: int) -> np.ndarray:
-    """Mean of the channels resampled to ``sample_rate`` (float32)."""
-    mix = MonoMix(clip.sample_rate, sample_rate)
-    return np.concatenate([mix(block, last=last) for block, last in _blocks(clip.samples, BLOCK_S * clip.sample_rate)])
 
 
 class SpectralStream:
