@@ -20,7 +20,7 @@ import math
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator
 
 import numpy as np
 
@@ -298,17 +298,6 @@ def millisecond_power(samples: np.ndarray, sample_rate: int) -> np.ndarray:
     return sums
 
 
-def power_cumsum(samples: np.ndarray, sample_rate: int) -> np.ndarray:
-    """Cumulative sum over channels of squared samples at each millisecond boundary (float64 ``[n_ms + 1]``).
-
-    Squares are summed per millisecond in blocks of ``BLOCK_S`` seconds (no song-length float64 temporaries),
-    exactly as :func:`analyze_file` sums them while the song streams in; the running sum is over milliseconds.
-    """
-    step = BLOCK_S * sample_rate
-    parts = [millisecond_power(samples[:, a:a + step], sample_rate) for a in range(0, samples.shape[1], step)]
-    return np.concatenate([[0.0], np.cumsum(np.concatenate(parts))]) if parts else np.zeros(1)
-
-
 def loudness_db_at(song: SongAnalysis, times_s: np.ndarray, window_s: float) -> np.ndarray:
     """pydub's ``segment[a:b].dBFS`` for the window of ``window_s`` centred on each time (in whole ms).
 
@@ -357,11 +346,26 @@ class MonoMix:
         return np.asarray(y, dtype=np.float32)
 
 
-def _blocks(samples: np.ndarray, step: int) -> Iterator[tuple[np.ndarray, bool]]:
-    """``(block, is_last)`` of ``[channels, n]`` samples in blocks of ``step`` (one empty block for no samples)."""
-    n = samples.shape[1]
-    for a in range(0, max(n, 1), step):
-        yield samples[:, a:a + step], a + step >= n
+def _with_last(blocks: Iterable[np.ndarray]) -> Iterator[tuple[np.ndarray, bool]]:
+    """``(block, is_last)`` for each block: one block of look-ahead, so the last one is known as the last."""
+    previous = None
+    for block in blocks:
+        if previous is not None:
+            yield previous, False
+        previous = block
+    if previous is not None:
+        yield previous, True
+
+
+def _analyze_blocks(blocks: Iterable[np.ndarray], sample_rate: int,
+                    config: AnalysisConfig) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """The millisecond power cumsum (float64 ``[n_ms + 1]``) and the :class:`SpectralStream` curves of a song
+    given as consecutive ``[channels, m]`` blocks of ``BLOCK_S`` seconds (the last one may be shorter)."""
+    mix, spectra, power = MonoMix(sample_rate, config.sample_rate), SpectralStream(config), []
+    for block, last in _with_last(blocks):
+        power.append(millisecond_power(block, sample_rate))
+        spectra.add(mix(block, last=last), last=last)
+    return np.concatenate([[0.0], np.cumsum(np.concatenate(power))]), spectra.result()
 
 
 class SpectralStream:
@@ -536,12 +540,11 @@ def analyze_song(clip: AudioClip, config: AnalysisConfig | None = None) -> SongA
         :func:`analyze_file` gives for the file the clip was decoded from.
     """
     cfg = config or AnalysisConfig()
-    mix, spectra = MonoMix(clip.sample_rate, cfg.sample_rate), SpectralStream(cfg)
-    for block, last in _blocks(clip.samples, BLOCK_S * clip.sample_rate):
-        spectra.add(mix(block, last=last), last=last)
-    return _analyze(power_cumsum(clip.samples, clip.sample_rate), spectra.result(),
-                    source_rate=int(clip.sample_rate), n_samples=int(clip.samples.shape[1]),
-                    channels=int(clip.channels), config=cfg)
+    step, n = BLOCK_S * clip.sample_rate, clip.samples.shape[1]
+    cum, spectra = _analyze_blocks((clip.samples[:, a:a + step] for a in range(0, max(n, 1), step)),
+                                   clip.sample_rate, cfg)
+    return _analyze(cum, spectra, source_rate=int(clip.sample_rate), n_samples=int(n), channels=int(clip.channels),
+                    config=cfg)
 
 
 def analyze_file(path: str | Path, config: AnalysisConfig | None = None) -> SongAnalysis:
@@ -549,7 +552,7 @@ def analyze_file(path: str | Path, config: AnalysisConfig | None = None) -> Song
 
     Only the per-millisecond power sums (8 bytes per ms) and the feature-rate curves (about 25 kB per second)
     grow with the song; the decoded samples, the mono mix and the STFT are held a block at a time (a 10-minute
-    song needs about 30 MB here instead of the ~1 GB of decoding and analysing it whole).
+    song peaks at about 80 MB here instead of the ~1 GB of decoding and analysing it whole).
 
     Parameters
     ----------
@@ -571,21 +574,9 @@ def analyze_file(path: str | Path, config: AnalysisConfig | None = None) -> Song
     from .decode import PcmStream
 
     cfg = config or AnalysisConfig()
-    spectra = SpectralStream(cfg)
     with PcmStream(path) as stream:
-        mix = MonoMix(stream.sample_rate, cfg.sample_rate)
-        power, previous = [], None
-        # one block behind, so the last block is known as the last (the resampler flushes with it)
-        for block in stream.blocks(BLOCK_S * stream.sample_rate):
-            if previous is not None:
-                power.append(millisecond_power(previous, stream.sample_rate))
-                spectra.add(mix(previous))
-            previous = block
-        power.append(millisecond_power(previous, stream.sample_rate))
-        spectra.add(mix(previous, last=True), last=True)
-        del previous
-    cum = np.concatenate([[0.0], np.cumsum(np.concatenate(power))])
-    return _analyze(cum, spectra.result(), source_rate=stream.sample_rate, n_samples=stream.frames_read,
+        cum, spectra = _analyze_blocks(stream.blocks(BLOCK_S * stream.sample_rate), stream.sample_rate, cfg)
+    return _analyze(cum, spectra, source_rate=stream.sample_rate, n_samples=stream.frames_read,
                     channels=stream.channels, config=cfg)
 
 
