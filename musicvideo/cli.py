@@ -145,8 +145,8 @@ def _add_render_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", default=None, help="TOML config file with every knob (see README)")
     p.add_argument("--codec", default=None, help="h264 (default), hevc, prores, dnxhr; NVENC is used when present")
     p.add_argument("--crf", type=int, default=None, help="H.264/HEVC quality, lower is better (default 18)")
-    p.add_argument("--preset", default=None, help="x264/x265 speed preset, ultrafast..veryslow (default veryfast, "
-                   "which keeps up with the generator; medium or slow for archival encodes)")
+    p.add_argument("--preset", default=None, help="x264/x265 speed preset, ultrafast..veryslow (default superfast, "
+                   "which keeps up with the generator; medium or slow for small archival files)")
     p.add_argument("--device", default=None, help="auto (default), cpu, cuda, cuda:N or mps")
     p.add_argument("--batch-size", type=int, default=None, help="frames per generator batch (default: automatic)")
     p.add_argument("--overwrite", action="store_true", help="replace the output if it exists")

@@ -499,7 +499,9 @@ class FrameBatches:
         try:
             pos = queued = self.start
             while pos < self.stop:
-                while queued < self.stop and len(pending) < self.workers:
+                # with a pool, one batch more than workers waits in its queue: a worker that finishes out of
+                # order starts the next batch at once instead of idling until the oldest one is taken
+                while queued < self.stop and len(pending) < self.workers + (pool is not None):
                     end = self._end(queued)
                     pending.append((end, self._submit(pool, queued, end)))
                     queued = end

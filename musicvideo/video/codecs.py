@@ -57,10 +57,12 @@ class VideoConfig:
         Constant rate factor of h264/hevc, 0 (visually lossless at yuv420p) .. 51; 18 looks transparent.
         For NVENC it is used as the constant quality ``-cq`` value.
     preset : str
-        x264/x265 speed preset, ``ultrafast`` .. ``placebo`` (mapped to NVENC's p1..p7). The default, veryfast,
-        is what lets the encoder keep up with the generator: on GAN frames at CRF 18 it costs 0.4 dB PSNR against
-        medium, makes no bigger files, and needs 40 % less CPU (benchmarks/RESULTS.md); use medium or slower for
-        archival encodes when time does not matter.
+        x264/x265 speed preset, ``ultrafast`` .. ``placebo`` (mapped to NVENC's p1..p7). The default, superfast,
+        is what lets the encoder keep up with the generator. On GAN frames (``benchmarks/encoder_settings.py``)
+        it needs 55 % of veryfast's CPU and 30 % of medium's; at the same CRF its files are 40 % bigger and
+        1 dB PSNR better (it skips the macroblock tree, which spends fewer bits on detail that changes), and at
+        the same size (CRF 20) its quality equals veryfast's at CRF 18. Use medium or slower for small archival
+        encodes when time does not matter.
     fit : {'crop', 'pad', 'stretch'}
         How frames of another aspect ratio fill the output: scale to cover and crop the overflow, scale to fit
         and pad with ``pad_color`` bars, or stretch.
@@ -80,7 +82,7 @@ class VideoConfig:
 
     codec: Literal["h264", "hevc", "prores", "dnxhr"] = "h264"
     crf: int = 18
-    preset: str = "veryfast"
+    preset: str = "superfast"
     fit: Literal["crop", "pad", "stretch"] = "crop"
     pad_color: str = "black"
     nvenc: Literal["auto", "on", "off"] = "auto"
@@ -307,6 +309,8 @@ def audio_args(config: VideoConfig, path: str | Path) -> list[str]:
     """ffmpeg output options for the audio stream: PCM in .mov, AAC otherwise (rate and channels kept)."""
     if uses_pcm_audio(path):
         return ["-c:a", f"pcm_s{config.pcm_bits}le"]
-    # ffmpeg's default "twoloop" AAC coder spends 0.15 CPU-s per second of music at 320k (as much as x264 on the
-    # frames of a 256-px render); the "fast" coder needs a third of that and is no worse at these bit rates
-    return ["-c:a", "aac", "-aac_coder", "fast", "-b:a", config.audio_bitrate]
+    # ffmpeg's default "twoloop" coder needs 1.1-2.2x the CPU of "fast" at 320k, for a lower SNR. Noise
+    # substitution (PNS) and intensity stereo replace bands and the side channel with parametric stand-ins, tools
+    # for low bit rates: at 320k they cost CPU and, on some songs, 10 dB of SNR (benchmarks/encoder_settings.py).
+    # M/S stereo stays on: turning it off saves CPU but loses 2-5 dB.
+    return ["-c:a", "aac", "-aac_coder", "fast", "-aac_pns", "0", "-aac_is", "0", "-b:a", config.audio_bitrate]
