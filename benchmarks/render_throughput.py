@@ -6,7 +6,8 @@
 Rows, all with the same generator (the embedded default checkpoint), frames, size and latents:
 
 (a) generator only: the latent walk's batches through ``synthesis`` and to uint8 on the device, nothing encoded,
-    batched as ``render`` batches them (on the CPU, one single-threaded batch per core at once);
+    batched as ``render`` batches them (on the CPU, one single-threaded batch per core at once, with malloc
+    keeping freed blocks as ``render`` has it); (a0) the same with glibc's default malloc, for the gain of that;
 (b) ``musicvideo.render`` to a finished MP4 with audio (the analysis is cached first, as on any second render);
 (c) the peer way (Lucid Sonic Dreams, maua): batch 1, every frame saved as a PNG, then moviepy's
     ``ImageSequenceClip`` with the song's audio to an MP4.
@@ -43,9 +44,10 @@ from musicvideo.audio.synth import demo_song, write_wav  # noqa: E402
 from musicvideo.config import RenderConfig  # noqa: E402
 from musicvideo.generator import load_generator, save_native  # noqa: E402
 from musicvideo.generator.stylegan2 import Generator, GeneratorConfig  # noqa: E402
+from musicvideo.malloc import keep_freed_memory, supported as malloc_supported  # noqa: E402
 from musicvideo.motion import LatentWalk  # noqa: E402
-from musicvideo.render import (FrameBatches, auto_batch_size, cpu_generator_workers, render,  # noqa: E402
-                               to_uint8_nhwc)
+from musicvideo.render import (FrameBatches, auto_batch_size, cpu_generator_workers,  # noqa: E402
+                               largest_activation_bytes, render, to_uint8_nhwc)
 
 FPS = 30
 
@@ -63,19 +65,49 @@ def clip_curves(song: Path, config: RenderConfig):
     return reactive_curves(features, config.curves)
 
 
-def generator_only(G, song: Path, config: RenderConfig, device: torch.device, batch_size: int) -> float:
-    """(a) seconds to make every frame as uint8 on the device (and wait for it), nothing encoded."""
+def generator_only(G, song: Path, config: RenderConfig, device: torch.device, batch_size: int,
+                   keep_memory: bool = True) -> float:
+    """(a) seconds to make every frame as uint8 on the device (and wait for it), nothing encoded.
+
+    ``keep_memory``: with malloc keeping freed blocks on the CPU, as ``render`` runs it (``musicvideo.malloc``).
+    """
     curves = clip_curves(song, config)
     t0 = time.perf_counter()
     walk = LatentWalk(G, curves, config.walk, seed=config.seed, device=device)
     # the render's own batching: on the CPU, one single-threaded batch per core side by side
     workers = cpu_generator_workers(device, config.walk.noise_mode)
-    for frames in FrameBatches(G, walk, start=0, stop=walk.n_frames, batch_size=batch_size,
-                               noise_mode=config.walk.noise_mode, workers=workers):
-        frames.cpu()
+    with keep_freed_memory(keep_memory and device.type == "cpu"):
+        for frames in FrameBatches(G, walk, start=0, stop=walk.n_frames, batch_size=batch_size,
+                                   noise_mode=config.walk.noise_mode, workers=workers):
+            frames.cpu()
     if device.type == "cuda":
         torch.cuda.synchronize()
     return time.perf_counter() - t0
+
+
+PLAIN_MALLOC_CHILD = textwrap.dedent("""
+    import sys, torch
+    sys.path.insert(0, sys.argv[1])
+    import render_throughput as rt
+    song, n, batch = rt.Path(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+    G = rt.load_generator(None, device="cpu")
+    config = rt.RenderConfig(fps=rt.FPS, duration_s=n / rt.FPS, device="cpu")
+    device = torch.device("cpu")
+    rt.generator_only(G, song, config, device, batch, keep_memory=False)  # warm-up, as (a) had
+    c0 = rt.cpu_seconds()
+    seconds = rt.generator_only(G, song, config, device, batch, keep_memory=False)
+    print(seconds, rt.cpu_seconds() - c0)
+""")
+
+
+def plain_malloc_generator(song: Path, n: int, batch: int) -> tuple[float, float]:
+    """(a0) wall and CPU seconds of (a) with glibc's default malloc, in a fresh process (after a warm-up)."""
+    done = subprocess.run([sys.executable, "-c", PLAIN_MALLOC_CHILD, str(Path(__file__).parent), str(song), str(n),
+                           str(batch)], capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"(a0) child failed with {done.returncode}: {done.stderr[-2000:]}")
+    wall, cpu = done.stdout.split()[-2:]
+    return float(wall), float(cpu)
 
 
 def full_pipeline(G, song: Path, config: RenderConfig, out: Path) -> float:
@@ -212,7 +244,7 @@ def throughput_rows(n: int, repeat: int, tmp: Path) -> list[tuple[str, str]]:
     seconds = n / FPS
     song = write_wav(tmp / "song.wav", demo_song(seconds + 1, sample_rate=44100), 44100)
     config = RenderConfig(fps=FPS, duration_s=seconds, device="cpu")
-    batch = auto_batch_size(device, size, size)
+    batch = auto_batch_size(device, size, size, image_bytes=largest_activation_bytes(G))
     analyze(song, fps=FPS)  # cache the analysis; warm up torch's kernels for every batch shape used below
     generator_only(G, song, config, device, batch)
     generator_only(G, song, dataclasses.replace(config, duration_s=2 / FPS), device, 1)
@@ -220,8 +252,8 @@ def throughput_rows(n: int, repeat: int, tmp: Path) -> list[tuple[str, str]]:
     # interleaved and repeated, best of each: the machine may be shared. CPU seconds (this process and its
     # ffmpeg children) are taken too: they say what each way costs, and vary less than wall time on a busy machine
     slow = dataclasses.replace(config, video=dataclasses.replace(config.video, preset="medium"))
-    a = b = b_slow = float("inf")
-    cpu_a = cpu_b = float("inf")
+    a = b = b_slow = a_plain = float("inf")
+    cpu_a = cpu_b = cpu_plain = float("inf")
     ratios = []
     for _ in range(repeat):
         c0 = cpu_seconds()
@@ -230,6 +262,10 @@ def throughput_rows(n: int, repeat: int, tmp: Path) -> list[tuple[str, str]]:
         b_run = full_pipeline(G, song, config, tmp / "b.mp4")
         c2 = cpu_seconds()
         b_slow = min(b_slow, full_pipeline(G, song, slow, tmp / "b_slow.mp4"))
+        # in a fresh process: malloc settings are process-wide, and glibc's adaptive threshold is off for good
+        # once anything has been set, so this process cannot go back to the pristine defaults
+        a0_run, cpu0_run = plain_malloc_generator(song, n, batch)
+        a_plain, cpu_plain = min(a_plain, a0_run), min(cpu_plain, cpu0_run)
         a, b = min(a, a_run), min(b, b_run)
         cpu_a, cpu_b = min(cpu_a, c1 - c0), min(cpu_b, c2 - c1)
         ratios.append(b_run / a_run)
@@ -237,6 +273,9 @@ def throughput_rows(n: int, repeat: int, tmp: Path) -> list[tuple[str, str]]:
     preset = config.video.preset
     return [
         (f"(a) generator only, {size} px, {n} frames, batch {batch}", f"{a:.2f} s, {n / a:.2f} frames/s"),
+        ("(a0) the same without keeping freed memory (glibc's default mmap/munmap)",
+         f"{a_plain:.2f} s, {n / a_plain:.2f} frames/s; a0/a {a_plain / a:.3f}; CPU-s per frame "
+         f"{1000 * cpu_plain / n:.1f} ms" if malloc_supported() else "n/a: not glibc"),
         (f"(b) full pipeline to MP4 with audio (render, x264 {preset})", f"{b:.2f} s, {n / b:.2f} frames/s"),
         ("(b') the same with x264 preset medium", f"{b_slow:.2f} s, {n / b_slow:.2f} frames/s"),
         ("(c) peer way: batch 1, PNG per frame, moviepy (x264 medium)", f"{c:.2f} s, {n / c:.2f} frames/s"),

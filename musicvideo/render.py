@@ -38,6 +38,7 @@ import numpy as np
 from .atomic import check_output_path
 from .config import RenderConfig, exact_fps, frame_count
 from .errors import AudioError, CheckpointError, ConfigError, MusicVideoError, require_file
+from .malloc import keep_freed_memory
 
 if TYPE_CHECKING:  # torch is imported on first use, so bad input is reported without waiting for it
     import torch
@@ -45,6 +46,11 @@ if TYPE_CHECKING:  # torch is imported on first use, so bad input is reported wi
 FPS_RANGE = (1, 240)
 SIZE_RANGE = (16, 8192)
 CUDA_MAX_BATCH = 32  # see auto_batch_size
+# well inside glibc's 64 MB thread heap, with room for the up-sampling conv's slightly larger intermediate and the
+# maps alive beside it: a generator thread's blocks up to about this size are reused batch after batch inside
+# musicvideo.malloc.keep_freed_memory; a larger one is mmapped and page-faulted every time (measured: batch 16 of
+# the default network, 32 MB maps, still faults; batch 8 does not)
+CPU_BLOCK_BYTES = 24 << 20
 QUEUE_BATCHES = 3  # batches between the generator and the encoder: enough to absorb jitter, small for memory
 
 
@@ -264,10 +270,26 @@ def plan_render(song: str | Path, *, checkpoint: str | Path | None = None, outpu
                       checkpoint=checkpoint, width=width, height=height)
 
 
-def auto_batch_size(device: torch.device, height: int, width: int, *, fp16: bool = True) -> int:
+def largest_activation_bytes(generator: Any) -> int | None:
+    """Bytes of the largest fp32 feature map one image makes in ``generator``'s synthesis network (channels x
+    height x width x 4 over its blocks), or None for a generator without a :class:`GeneratorConfig`."""
+    config = getattr(generator, "config", None)
+    if config is None or not hasattr(config, "channels"):
+        return None
+    init_h, init_w = config.init_res
+    return max(config.channels(res) * (init_h * res // 4) * (init_w * res // 4) * 4
+               for res in config.block_resolutions)
+
+
+def auto_batch_size(device: torch.device, height: int, width: int, *, fp16: bool = True,
+                    image_bytes: int | None = None) -> int:
     """Frames per generator batch for a device and resolution.
 
-    CPU/MPS: about half a megapixel per batch (larger batches gain nothing there and delay the encoder). CUDA:
+    CPU/MPS: about half a megapixel per batch (larger batches gain nothing there and delay the encoder). On the
+    CPU also at most what keeps the largest feature map of a batch under ``CPU_BLOCK_BYTES`` (give
+    ``image_bytes``, see :func:`largest_activation_bytes`): larger blocks cannot stay in a generator thread's
+    malloc heap and are mapped afresh every batch (``musicvideo.malloc``); at 512 px with 32 channels batch 1
+    then renders 1.3-1.4x the frames/s of batch 2 (benchmarks/RESULTS.md). CUDA:
     what fits in 60 % of the free memory at a rough 0.6 kB of activations per pixel in fp16 (double in fp32),
     as a power of two, at most 32; an out-of-memory error halves it during the render anyway. The cap is measured
     (benchmarks/RESULTS.md, H200): batch 64 gains nothing over 32 in fp16 at 512 and 1024 px, and cuDNN's
@@ -289,7 +311,10 @@ def auto_batch_size(device: torch.device, height: int, width: int, *, fp16: bool
         while size * 2 <= min(fit, CUDA_MAX_BATCH):
             size *= 2
         return size
-    return int(min(16, max(1, 2**19 // pixels)))
+    size = int(min(16, max(1, 2**19 // pixels)))
+    if device.type == "cpu" and image_bytes:
+        size = min(size, max(1, CPU_BLOCK_BYTES // int(image_bytes)))
+    return size
 
 
 # ---------------------------------------------------------------- the loop
@@ -676,7 +701,8 @@ def render(song: str | Path, *, checkpoint: str | Path | None = None, output: st
         _check_size(width, height, config)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
-    batch_size = config.batch_size or auto_batch_size(device, in_h, in_w)
+    batch_size = config.batch_size or auto_batch_size(device, in_h, in_w,
+                                                      image_bytes=largest_activation_bytes(generator))
 
     # ---- analysis and the walk (O(N) floats)
     from .audio import analyze, reactive_curves
@@ -715,7 +741,8 @@ def render(song: str | Path, *, checkpoint: str | Path | None = None, output: st
     else:
         writer = VideoWriter(plan.output, queue_batches=0, **writer_args)
     try:
-        with writer:
+        # on the CPU the generator's large activations would be mmapped and page-faulted afresh every batch
+        with writer, keep_freed_memory(device.type == "cpu"):
             batch_size = stream_frames(generator, walk, writer, start=a, stop=b, batch_size=batch_size,
                                        noise_mode=config.walk.noise_mode, progress=bar, log=bar.write,
                                        writer_keeps_frames=parallel)

@@ -36,6 +36,7 @@ import numpy as np
 
 from .atomic import atomic_output, check_output_path
 from .errors import ConfigError, MusicVideoError, require_file
+from .malloc import keep_freed_memory
 
 #: LCh hue ranges in degrees for colour names; a range whose start is above its end wraps through 0.
 COLOR_HUES: dict[str, tuple[float, float]] = {
@@ -488,18 +489,19 @@ def select_seeds(generator: Any, traits: Traits, *, count: int = 8, candidates: 
         reference = ab_histogram(load_image(traits.like))
     kept: list[tuple[Measurement, np.ndarray]] = []
     tried = 0
-    for start in range(first_seed, first_seed + candidates, batch_size):
-        seeds = list(range(start, min(start + batch_size, first_seed + candidates)))
-        thumbs = render_thumbnails(generator, seeds, thumb_size=thumb_size, truncation_psi=truncation_psi,
-                                   device=device)
-        tried += len(seeds)
-        for seed, thumb in zip(seeds, thumbs):
-            m = measure(thumb, seed, faces=detector, reference=reference)
-            m.matched = matches(m, traits)
-            if m.matched:
-                kept.append((m, thumb))
-        if reference is None and len(kept) >= count:
-            break
+    with keep_freed_memory(str(device).startswith("cpu")):  # see musicvideo.malloc: no page faults per batch
+        for start in range(first_seed, first_seed + candidates, batch_size):
+            seeds = list(range(start, min(start + batch_size, first_seed + candidates)))
+            thumbs = render_thumbnails(generator, seeds, thumb_size=thumb_size, truncation_psi=truncation_psi,
+                                       device=device)
+            tried += len(seeds)
+            for seed, thumb in zip(seeds, thumbs):
+                m = measure(thumb, seed, faces=detector, reference=reference)
+                m.matched = matches(m, traits)
+                if m.matched:
+                    kept.append((m, thumb))
+            if reference is None and len(kept) >= count:
+                break
     if reference is not None:
         kept.sort(key=lambda item: (-(item[0].similarity or 0.0), item[0].seed))
     kept = kept[:count]

@@ -220,6 +220,30 @@ def test_automatic_batch_size_shrinks_with_resolution():
     assert sizes == sorted(sizes, reverse=True) and sizes[-1] == 1 and sizes[0] <= 16
 
 
+def test_cpu_batch_keeps_each_feature_map_within_a_thread_heap():
+    from musicvideo.generator.stylegan2 import GeneratorConfig
+    from musicvideo.render import CPU_BLOCK_BYTES, largest_activation_bytes
+
+    class Stub:
+        def __init__(self, **kw):
+            self.config = GeneratorConfig(z_dim=8, w_dim=8, **kw)
+
+    # the default network's shape: 8 channels at 256 px are its largest map, 2 MB a frame
+    default = largest_activation_bytes(Stub(img_resolution=256, channel_base=2048, channel_max=64))
+    assert default == 8 * 256 * 256 * 4
+    cpu = torch.device("cpu")
+    assert auto_batch_size(cpu, 256, 256, image_bytes=default) == auto_batch_size(cpu, 256, 256) == 8
+    # 32 channels at 512 px (32 MB a frame): one frame per batch, where the pixel rule alone says 2
+    wide = largest_activation_bytes(Stub(img_resolution=512, channel_base=16384, channel_max=512))
+    assert wide == 32 * 512 * 512 * 4 > CPU_BLOCK_BYTES
+    assert auto_batch_size(cpu, 512, 512) == 2 and auto_batch_size(cpu, 512, 512, image_bytes=wide) == 1
+    # non-square (a 256 x 512 image): the last maps are as large as the image
+    landscape = Stub(img_resolution=512, channel_base=2048, channel_max=64, init_res=(4, 8))
+    assert landscape.config.img_shape == (256, 512)
+    assert largest_activation_bytes(landscape) == 8 * 256 * 512 * 4
+    assert largest_activation_bytes(object()) is None
+
+
 @pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_automatic_cuda_batch_size_is_a_power_of_two_up_to_the_cap():

@@ -1,0 +1,107 @@
+"""CPU generator throughput with glibc's default malloc vs ``musicvideo.malloc.keep_freed_memory``.
+
+    python benchmarks/cpu_malloc.py                          # default network at 256 px, a 32-channel 512 px one
+    python benchmarks/cpu_malloc.py --frames 96 --repeat 1   # quicker, noisier (about 3 minutes on 2 cores)
+
+Each row is a fresh process (malloc settings are process-wide) that renders the latent walk's frames through the
+generator the way ``render`` batches them on the CPU (one single-threaded batch per core), after a warm-up, and
+reports frames/s, minor page faults and kernel CPU time per frame. Baseline: glibc's default malloc, which maps and
+unmaps every large block, so each batch page-faults its feature maps in again.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import textwrap
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+CHILD = textwrap.dedent("""
+    import resource, sys, time, torch
+    sys.path.insert(0, sys.argv[1])
+    import render_throughput as rt
+    from musicvideo.generator.stylegan2 import Generator, GeneratorConfig
+    song, res, base, batch, keep, n = rt.Path(sys.argv[2]), *map(int, sys.argv[3:8])
+    if res == 0:
+        G = rt.load_generator(None, device="cpu")
+    else:
+        torch.manual_seed(0)
+        G = Generator(GeneratorConfig(img_resolution=res, z_dim=512, w_dim=512, channel_base=base, channel_max=512))
+    G.eval()
+    config = rt.RenderConfig(fps=rt.FPS, duration_s=n / rt.FPS, device="cpu")
+    device = torch.device("cpu")
+    rt.generator_only(G, song, config, device, batch, keep_memory=bool(keep))  # warm-up
+    r0 = resource.getrusage(resource.RUSAGE_SELF)
+    seconds = rt.generator_only(G, song, config, device, batch, keep_memory=bool(keep))
+    r1 = resource.getrusage(resource.RUSAGE_SELF)
+    print(seconds, r1.ru_minflt - r0.ru_minflt, r1.ru_stime - r0.ru_stime)
+""")
+
+
+def run(song: Path, res: int, base: int, batch: int, keep: bool, frames: int, env: dict) -> tuple[float, int, float]:
+    """(frames/s, page faults per frame, kernel ms per frame) of one configuration in a fresh process."""
+    done = subprocess.run([sys.executable, "-c", CHILD, str(Path(__file__).parent), str(song), str(res), str(base),
+                           str(batch), str(int(keep)), str(frames)], env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"child failed with {done.returncode}: {done.stderr[-2000:]}")
+    seconds, faults, sys_s = done.stdout.split()[-3:]
+    return frames / float(seconds), int(faults) // frames, 1000 * float(sys_s) / frames
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--frames", type=int, default=300,
+                        help="frames per 256 px row, default 300 (512 px rows: a quarter)")
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each row, best taken (default 3)")
+    parser.add_argument("--results", default=None, help="append the table to this Markdown file")
+    args = parser.parse_args()
+
+    sys.path.insert(0, str(ROOT))
+    from musicvideo.audio.synth import demo_song, write_wav
+    from musicvideo.malloc import supported
+
+    if not supported():
+        raise SystemExit("musicvideo.malloc has no effect here (needs Linux with glibc and no LD_PRELOAD/MALLOC_ "
+                         "settings): nothing to compare")
+    # (label, resolution (0 = embedded default checkpoint), channel_base, batch, frames)
+    cases = [("default network, 256 px", 0, 0, 8, args.frames),
+             ("32 channels at 512 px (channel_base 16384)", 512, 16384, 2, max(8, args.frames // 4)),
+             ("32 channels at 512 px (channel_base 16384)", 512, 16384, 1, max(8, args.frames // 4))]
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        env = dict(os.environ, MUSICVIDEO_CACHE_DIR=str(tmp / "cache"))
+        song = write_wav(tmp / "song.wav", demo_song(args.frames / 30 + 1, sample_rate=44100), 44100)
+        for label, res, base, batch, frames in cases:
+            results = {}
+            for keep in (False, True):
+                best = max((run(song, res, base, batch, keep, frames, env) for _ in range(args.repeat)),
+                           key=lambda r: r[0])
+                results[keep] = best
+                name = "keep_freed_memory" if keep else "glibc default"
+                rows.append((f"{label}, batch {batch}, {name}",
+                             f"{best[0]:.2f} frames/s, {best[1]} faults and {best[2]:.1f} kernel ms per frame"))
+            rows.append((f"{label}, batch {batch}: kept / default", f"{results[True][0] / results[False][0]:.3f}x"))
+    width = max(len(r[0]) for r in rows)
+    table = "\n".join([f"| {'row':<{width}} | result |", f"|{'-' * (width + 2)}|--------|"] +
+                      [f"| {k:<{width}} | {v} |" for k, v in rows])
+    print(table)
+    if args.results:
+        command = "python benchmarks/cpu_malloc.py " + " ".join(sys.argv[1:])
+        text = (f"\n## CPU generator and malloc (musicvideo.malloc)\n\n`{command.strip()}` on {platform.machine()} "
+                f"with {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}, {datetime.date.today()}. "
+                "Each row a fresh process, two single-threaded batches side by side as `render` runs them; best "
+                f"of {args.repeat}.\n\n" + table + "\n")
+        with open(args.results, "a", encoding="utf-8") as f:
+            f.write(text)
+
+
+if __name__ == "__main__":
+    main()
