@@ -1,11 +1,12 @@
 """CPU generator throughput with glibc's default malloc vs ``musicvideo.malloc.keep_freed_memory``.
 
     python benchmarks/cpu_malloc.py                          # default network at 256 px, a 32-channel 512 px one
-    python benchmarks/cpu_malloc.py --frames 96 --repeat 1   # quicker, noisier (about 3 minutes on 2 cores)
+    python benchmarks/cpu_malloc.py --frames 96 --repeat 1   # quicker and noisier (3 minutes on 2 cores)
 
 Each row is a fresh process (malloc settings are process-wide) that renders the latent walk's frames through the
 generator the way ``render`` batches them on the CPU (one single-threaded batch per core), after a warm-up, and
-reports frames/s, minor page faults and kernel CPU time per frame. Baseline: glibc's default malloc, which maps and
+reports frames/s, minor page faults and kernel CPU time per frame. Each run (like each render) maps its heaps
+once and gives them back at its end, so short runs (a few batches) show mostly that first touch. Baseline: glibc's default malloc, which maps and
 unmaps every large block, so each batch page-faults its feature maps in again.
 """
 
@@ -64,8 +65,10 @@ def main() -> None:
     args = parser.parse_args()
 
     sys.path.insert(0, str(ROOT))
+    sys.path.insert(0, str(Path(__file__).parent))
     from musicvideo.audio.synth import demo_song, write_wav
     from musicvideo.malloc import supported
+    from render_throughput import markdown_table
 
     if not supported():
         raise SystemExit("musicvideo.malloc has no effect here (needs Linux with glibc and no LD_PRELOAD/MALLOC_ "
@@ -89,9 +92,7 @@ def main() -> None:
                 rows.append((f"{label}, batch {batch}, {name}",
                              f"{best[0]:.2f} frames/s, {best[1]} faults and {best[2]:.1f} kernel ms per frame"))
             rows.append((f"{label}, batch {batch}: kept / default", f"{results[True][0] / results[False][0]:.3f}x"))
-    width = max(len(r[0]) for r in rows)
-    table = "\n".join([f"| {'row':<{width}} | result |", f"|{'-' * (width + 2)}|--------|"] +
-                      [f"| {k:<{width}} | {v} |" for k, v in rows])
+    table = markdown_table(rows)
     print(table)
     if args.results:
         command = "python benchmarks/cpu_malloc.py " + " ".join(sys.argv[1:])

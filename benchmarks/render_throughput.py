@@ -315,6 +315,13 @@ def memory_rows(fps: float, tmp: Path) -> list[tuple[str, str]]:
     return rows
 
 
+def markdown_table(rows: list[tuple[str, str]]) -> str:
+    """A two-column Markdown table (row, result) with the first column padded to one width."""
+    width = max(len(r[0]) for r in rows)
+    return "\n".join([f"| {'row':<{width}} | result |", f"|{'-' * (width + 2)}|--------|"] +
+                     [f"| {k:<{width}} | {v} |" for k, v in rows])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--frames", type=int, default=48, help="frames per row (a)-(c) (default 48)")
@@ -337,9 +344,7 @@ def main() -> None:
 
     rows += cuda_rows(args.gpu_frames) if torch.cuda.is_available() else [("GPU rows (512/1024 px config-f fp16)",
                                                                 "no CUDA: skipped")]
-    width = max(len(r[0]) for r in rows)
-    table = "\n".join([f"| {'row':<{width}} | result |", f"|{'-' * (width + 2)}|--------|"] +
-                      [f"| {k:<{width}} | {v} |" for k, v in rows])
+    table = markdown_table(rows)
     print(table)
     if args.results:
         command = "python benchmarks/render_throughput.py " + " ".join(sys.argv[1:])
