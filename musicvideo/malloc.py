@@ -3,8 +3,8 @@
 A CPU generator batch allocates and frees the same large activation tensors over and over (tens of MB each at
 256 px). glibc's malloc serves every block above its mmap threshold (at most 32 MB) with a fresh ``mmap`` and
 gives it back with ``munmap`` on free, so each batch pays a page fault and a page zeroing per 4 kB it touches:
-with the default network about 2,400 faults and 4 ms of kernel time per 256 px frame
-(``benchmarks/render_throughput.py``, row "(a0)").
+with the default network about 2,800 faults and 4.8 ms of kernel time per 256 px frame
+(``benchmarks/cpu_malloc.py``).
 
 :func:`keep_freed_memory` tells malloc to serve large blocks from its heaps and keep what is freed there, so the
 next batch reuses the same, already mapped pages; peak memory stays that of one batch's working set. On leaving,
