@@ -100,6 +100,15 @@ def test_bad_files_raise_one_line_audio_error(make, message, tmp_path):
     assert message in text and "\n" not in text
 
 
+def test_random_bytes_named_mp3_fail_with_nothing_else_on_stderr(tmp_path, capfd):
+    # libsndfile's mp3 reader writes warnings straight to fd 2; the user must see only our one-line error
+    noise = tmp_path / "noise.mp3"
+    noise.write_bytes(np.random.default_rng(0).integers(0, 256, 5000, dtype=np.uint8).tobytes())
+    with pytest.raises(AudioError, match="cannot decode"):
+        audio_duration_s(noise)
+    assert capfd.readouterr().err == ""
+
+
 def test_truncated_file_gives_what_is_there_or_an_error(tmp_path):
     source = wav(tmp_path / "src.wav", _sine(44100, 2, 2.0), 44100)
     mp3 = tmp_path / "song.mp3"

@@ -327,18 +327,22 @@ def decode_audio(path: str | Path) -> AudioClip:
 
 
 LOSSLESS_CONTAINERS = ("WAV", "WAVEX", "RF64", "W64", "FLAC", "AIFF")  # soundfile's header length is exact for these
+# Only these suffixes are handed to soundfile: libsndfile's mp3 reader (mpg123) prints its own warnings straight to
+# stderr on a broken .mp3, which would break the one-line error a user gets.
+LOSSLESS_SUFFIXES = (".wav", ".wave", ".bwf", ".rf64", ".w64", ".flac", ".aif", ".aiff", ".aifc")
 
 
 @functools.lru_cache(maxsize=64)
 def _duration_of(path: str, size: int, mtime_ns: int) -> float:
-    try:
-        import soundfile
+    if path.lower().endswith(LOSSLESS_SUFFIXES):
+        try:
+            import soundfile
 
-        info = soundfile.info(path)
-        if info.format in LOSSLESS_CONTAINERS and info.frames > 0 and info.samplerate > 0:
-            return info.frames / info.samplerate
-    except Exception:  # noqa: BLE001 - soundfile does not know every format; ffmpeg decides below
-        pass
+            info = soundfile.info(path)
+            if info.format in LOSSLESS_CONTAINERS and info.frames > 0 and info.samplerate > 0:
+                return info.frames / info.samplerate
+        except Exception:  # noqa: BLE001 - soundfile does not know every format; ffmpeg decides below
+            pass
     # Lossy formats: only decoding gives the exact length (mp3 headers are estimates, and the decoder drops the
     # encoder delay), so count the samples of a mono 16-bit decode; no pydub round trip, a fraction of a decode.
     cmd = [ffmpeg_exe(), "-nostdin", "-hide_banner", "-v", "error", "-i", path, "-map", "0:a:0", "-vn", "-ac", "1",
