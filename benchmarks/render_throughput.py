@@ -9,6 +9,8 @@ Rows, all with the same generator (the embedded default checkpoint), frames, siz
     batched as ``render`` batches them (on the CPU, one single-threaded batch per core at once, with malloc
     keeping freed blocks as ``render`` has it); (a0) the same with glibc's default malloc, for the gain of that;
 (b) ``musicvideo.render`` to a finished MP4 with audio (the analysis is cached first, as on any second render);
+    (b') the same with x264 medium; (b-) the same without audio, which splits (b)'s encoder cost into video and
+    audio (``--song`` runs (a)-(c) on a real song: the AAC encoder's cost depends on the music);
 (c) the peer way (Lucid Sonic Dreams, maua): batch 1, every frame saved as a PNG, then moviepy's
     ``ImageSequenceClip`` with the song's audio to an MP4.
 
@@ -110,10 +112,10 @@ def plain_malloc_generator(song: Path, n: int, batch: int) -> tuple[float, float
     return float(wall), float(cpu)
 
 
-def full_pipeline(G, song: Path, config: RenderConfig, out: Path) -> float:
-    """(b) seconds of ``render`` to a finished MP4."""
+def full_pipeline(G, song: Path, config: RenderConfig, out: Path, audio: bool = True) -> float:
+    """(b) seconds of ``render`` to a finished MP4 (``audio=False``: the video stream only)."""
     t0 = time.perf_counter()
-    render(song, output=out, config=config, generator=G, progress=False, overwrite=True)
+    render(song, output=out, config=config, generator=G, progress=False, overwrite=True, audio=audio)
     return time.perf_counter() - t0
 
 
@@ -236,14 +238,21 @@ def cuda_rows(frames: int, device: str = "cuda", resolutions: tuple[int, ...] = 
     return rows
 
 
-def throughput_rows(n: int, repeat: int, tmp: Path) -> list[tuple[str, str]]:
-    """Rows (a), (b), (c) and their ratios on the CPU with the embedded default generator."""
+def throughput_rows(n: int, repeat: int, tmp: Path, song: Path | None = None,
+                    start_s: float = 0.0) -> list[tuple[str, str]]:
+    """Rows (a), (b), (c) and their ratios on the CPU with the embedded default generator.
+
+    ``song``: render ``n`` frames of this song from ``start_s`` instead of the synthesized demo song (the audio
+    encoder's share of (b) depends on the music).
+    """
     device = torch.device("cpu")
     G = load_generator(None, device="cpu")  # the embedded default checkpoint
     size = G.img_resolution
     seconds = n / FPS
-    song = write_wav(tmp / "song.wav", demo_song(seconds + 1, sample_rate=44100), 44100)
-    config = RenderConfig(fps=FPS, duration_s=seconds, device="cpu")
+    label = f"{song.name} from {start_s:g} s" if song is not None else "the demo song (synthesized)"
+    if song is None:
+        song, start_s = write_wav(tmp / "song.wav", demo_song(seconds + 1, sample_rate=44100), 44100), 0.0
+    config = RenderConfig(fps=FPS, start_s=start_s, duration_s=seconds, device="cpu")
     batch = auto_batch_size(device, size, size, image_bytes=largest_activation_bytes(G))
     analyze(song, fps=FPS)  # cache the analysis; warm up torch's kernels for every batch shape used below
     generator_only(G, song, config, device, batch)
@@ -252,7 +261,7 @@ def throughput_rows(n: int, repeat: int, tmp: Path) -> list[tuple[str, str]]:
     # interleaved and repeated, best of each: the machine may be shared. CPU seconds (this process and its
     # ffmpeg children) are taken too: they say what each way costs, and vary less than wall time on a busy machine
     slow = dataclasses.replace(config, video=dataclasses.replace(config.video, preset="medium"))
-    a = b = b_slow = a_plain = float("inf")
+    a = b = b_slow = b_mute = a_plain = float("inf")
     cpu_a = cpu_b = cpu_plain = float("inf")
     ratios = []
     for _ in range(repeat):
@@ -262,6 +271,7 @@ def throughput_rows(n: int, repeat: int, tmp: Path) -> list[tuple[str, str]]:
         b_run = full_pipeline(G, song, config, tmp / "b.mp4")
         c2 = cpu_seconds()
         b_slow = min(b_slow, full_pipeline(G, song, slow, tmp / "b_slow.mp4"))
+        b_mute = min(b_mute, full_pipeline(G, song, config, tmp / "b_mute.mp4", audio=False))
         # in a fresh process: malloc settings are process-wide, and glibc's adaptive threshold is off for good
         # once anything has been set, so this process cannot go back to the pristine defaults
         a0_run, cpu0_run = plain_malloc_generator(song, n, batch)
@@ -272,12 +282,15 @@ def throughput_rows(n: int, repeat: int, tmp: Path) -> list[tuple[str, str]]:
     c = peer_way(G, song, config, device, tmp, tmp / "c.mp4")
     preset = config.video.preset
     return [
+        ("song", label),
         (f"(a) generator only, {size} px, {n} frames, batch {batch}", f"{a:.2f} s, {n / a:.2f} frames/s"),
         ("(a0) the same without keeping freed memory (glibc's default mmap/munmap)",
          f"{a_plain:.2f} s, {n / a_plain:.2f} frames/s; a0/a {a_plain / a:.3f}; CPU-s per frame "
          f"{1000 * cpu_plain / n:.1f} ms" if malloc_supported() else "n/a: not glibc"),
         (f"(b) full pipeline to MP4 with audio (render, x264 {preset})", f"{b:.2f} s, {n / b:.2f} frames/s"),
         ("(b') the same with x264 preset medium", f"{b_slow:.2f} s, {n / b_slow:.2f} frames/s"),
+        (f"(b-) the same as (b) without audio (x264 {preset} only)",
+         f"{b_mute:.2f} s, {n / b_mute:.2f} frames/s; b-/a {b_mute / a:.3f}"),
         ("(c) peer way: batch 1, PNG per frame, moviepy (x264 medium)", f"{c:.2f} s, {n / c:.2f} frames/s"),
         ("b/a, best of each (target <= 1.15)", f"{b / a:.3f}"),
         (f"b/a of each interleaved pair ({repeat} pairs): median, range",
@@ -330,6 +343,9 @@ def main() -> None:
     parser.add_argument("--skip-memory", action="store_true", help="skip the 1- vs 10-minute memory rows")
     parser.add_argument("--skip-throughput", action="store_true", help="only the memory rows")
     parser.add_argument("--gpu-frames", type=int, default=600, help="frames per GPU row (default 600)")
+    parser.add_argument("--song", type=Path, default=None,
+                        help="rows (a)-(c) on this song instead of the synthesized demo song")
+    parser.add_argument("--start", type=float, default=0.0, help="where in --song the frames start (seconds)")
     parser.add_argument("--results", default=None, help="append the table to this Markdown file")
     args = parser.parse_args()
 
@@ -338,7 +354,7 @@ def main() -> None:
         tmp = Path(tmp)
         os.environ["MUSICVIDEO_CACHE_DIR"] = str(tmp / "cache")
         if not args.skip_throughput:
-            rows += throughput_rows(args.frames, args.repeat, tmp)
+            rows += throughput_rows(args.frames, args.repeat, tmp, args.song, args.start)
         if not args.skip_memory:
             rows += memory_rows(args.memory_fps, tmp)
 
