@@ -30,6 +30,8 @@ from ..ffmpeg import ffmpeg_exe
 with warnings.catch_warnings():  # pydub warns at import when no ffmpeg is on PATH; we hand it ours below
     warnings.simplefilter("ignore", RuntimeWarning)
     warnings.simplefilter("ignore", DeprecationWarning)  # pydub imports audioop (deprecated in 3.11+)
+    # pydub's regexes have invalid escapes: Python 3.12+ warns when it compiles them (installs without .pyc)
+    warnings.simplefilter("ignore", SyntaxWarning)
     from pydub import AudioSegment
 
 
