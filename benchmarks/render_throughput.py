@@ -191,8 +191,9 @@ def cuda_rows(frames: int, device: str = "cuda", resolutions: tuple[int, ...] = 
     """GPU rows at 512 and 1024 px with a config-f sized generator in fp16 (random weights).
 
     (a) generator only, (e) the parallel encoder alone on real frames (default workers and twice as many),
-    (b) the full pipeline with x264 medium and superfast (the default). cuDNN autotuning is on in every row (as in
-    ``render``) and each row is warmed up on its own batch shapes first, so no row pays another's tuning.
+    (b) the full pipeline with x264 medium and superfast (the default), and superfast with RGB into ffmpeg instead
+    of the device's yuv420p (the old way, for the gain of converting on the GPU). cuDNN autotuning is on in every
+    row (as in ``render``) and each row is warmed up on its own batch shapes first, so no row pays another's tuning.
     """
     from musicvideo.video import segmented
 
@@ -232,6 +233,17 @@ def cuda_rows(frames: int, device: str = "cuda", resolutions: tuple[int, ...] = 
                     rows.append((f"{res} px (b) full pipeline, x264 {preset}, {cores // per} ffmpeg x {per} threads",
                                  f"{frames / b:.1f} frames/s, b/a {b / a:.2f}"))
             segmented.CORES_PER_ENCODER = 4
+            # the same superfast render with RGB into ffmpeg (its own conversion), as before frames were converted
+            # to yuv420p on the device: the encoder CPU that conversion saves, end to end
+            render_module = sys.modules["musicvideo.render"]
+            saved, render_module.DEVICE_YUV_TYPES = render_module.DEVICE_YUV_TYPES, ()
+            try:
+                b = full_pipeline(G, song, dataclasses.replace(config, video=dataclasses.replace(
+                    config.video, preset="superfast")), tmp / f"gpu{res}.mp4")
+            finally:
+                render_module.DEVICE_YUV_TYPES = saved
+            rows.append((f"{res} px (b) full pipeline, x264 superfast, RGB into ffmpeg, {cores // 4} ffmpeg x 4 "
+                         "threads", f"{frames / b:.1f} frames/s, b/a {b / a:.2f}"))
             del G
             if device.type == "cuda":
                 torch.cuda.empty_cache()

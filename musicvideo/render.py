@@ -2,8 +2,12 @@
 
 ::
 
-    song ─► analyze ─► reactive_curves ─► LatentWalk ─► batches of ws ─► G.synthesis ─► uint8 NHWC on the device
+    song ─► analyze ─► reactive_curves ─► LatentWalk ─► batches of ws ─► G.synthesis ─► uint8 on the device
          ─► (CUDA: pinned host buffer, copied on a side stream) ─► bounded queue ─► encoder thread ─► VideoWriter
+
+uint8 means RGB ``[B, H, W, 3]``, which ffmpeg converts to the codec's format; or, on a GPU with an H.264/HEVC
+output at the generator's size, I420 planes converted on the device (:func:`to_yuv420`): half the bytes to copy
+and pipe, and no colour conversion in ffmpeg, whose CPU time is what limits a GPU render without NVENC.
 
 Generation, the device-to-host copy and encoding overlap: the main thread keeps the device busy while a background
 thread pipes finished batches into ffmpeg. Frames never touch the disk, and memory does not grow with song length
@@ -52,6 +56,11 @@ CUDA_MAX_BATCH = 32  # see auto_batch_size
 # the default network, 32 MB maps, still faults; batch 8 does not)
 CPU_BLOCK_BYTES = 24 << 20
 QUEUE_BATCHES = 3  # batches between the generator and the encoder: enough to absorb jitter, small for memory
+# Devices whose renders convert frames to yuv420p themselves (to_yuv420). Not the CPU: there torch's elementwise
+# passes cost more than ffmpeg's SIMD conversion (1.6 ms against 0.3 ms a 256-px frame), and the cores are taken.
+DEVICE_YUV_TYPES = ("cuda",)
+# BT.709 luma weights
+KR, KB = 0.2126, 0.0722
 
 
 @dataclass
@@ -330,6 +339,54 @@ def to_uint8_nhwc(images: torch.Tensor) -> torch.Tensor:
     return (images * 127.5 + 128).clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1).contiguous()
 
 
+def to_yuv420(images: torch.Tensor) -> torch.Tensor:
+    """``[B, 3, H, W]`` in [-1, 1] -> ``[B, H * 3 // 2, W]`` uint8 I420 planes, BT.709 at studio range.
+
+    The RGB is first rounded and clipped to 8 bits exactly as :func:`to_uint8_nhwc` does, so both paths start from
+    the same pixels. Chroma is sited as H.264 and MPEG-2 expect by default ("left"): each sample sits on an even
+    column, halfway between two rows, filtered [1, 2, 1] / 4 across and [1, 1] / 2 down (edges repeated).
+
+    Parameters
+    ----------
+    images : torch.Tensor
+        Generator output, any float dtype; H and W even.
+
+    Returns
+    -------
+    torch.Tensor
+        uint8 on the same device: each frame's Y plane (H rows of W) followed by U and V (H/2 x W/2 each), the
+        layout of ffmpeg's ``rawvideo yuv420p``.
+    """
+    import torch
+
+    n, _, h, w = images.shape
+    if h % 2 or w % 2:
+        raise ValueError(f"yuv420p needs an even frame size, got {w}x{h}")
+    rgb = (images.float() * 127.5 + 128).clamp_(0, 255).floor_()  # the 8-bit RGB of to_uint8_nhwc, in float
+    r, g, b = rgb.unbind(1)
+    luma = KR * r + (1 - KR - KB) * g + KB * b  # 0..255
+    chroma = torch.stack(((b - luma) / (2 * (1 - KB)), (r - luma) / (2 * (1 - KR))), 1)  # -127.5..127.5
+    chroma = 0.5 * (chroma[:, :, 0::2] + chroma[:, :, 1::2])  # vertical: between rows 2k and 2k+1
+    left = torch.cat((chroma[..., :1], chroma[..., 1:-1:2]), -1)  # column 2k-1 (column 0 repeated at the edge)
+    chroma = 0.5 * chroma[..., 0::2] + 0.25 * (left + chroma[..., 1::2])
+    y = (luma * (219 / 255) + 16.5).clamp_(0, 255).to(torch.uint8)
+    uv = (chroma * (224 / 255) + 128.5).clamp_(0, 255).to(torch.uint8)
+    return torch.cat((y.reshape(n, -1), uv.reshape(n, -1)), 1).view(n, h * 3 // 2, w)
+
+
+def device_converts_yuv(device: torch.device, video: Any, in_size: tuple[int, int],
+                        out_size: tuple[int, int]) -> bool:
+    """Whether a render on ``device`` hands ffmpeg I420 planes made by :func:`to_yuv420` rather than RGB.
+
+    Only on a GPU (:data:`DEVICE_YUV_TYPES`), only for codecs that encode yuv420p, and only when the frames go
+    out at the generator's size (scaling, cropping and padding happen in ffmpeg, before its conversion).
+    """
+    from .video.codecs import output_pix_fmt
+
+    return (device.type in DEVICE_YUV_TYPES and output_pix_fmt(video) == "yuv420p" and in_size == out_size
+            and in_size[0] % 2 == 0 and in_size[1] % 2 == 0)
+
+
 def _is_out_of_memory(exc: BaseException) -> bool:
     import torch
 
@@ -404,19 +461,25 @@ class _EncoderThread(threading.Thread):
 
 
 class _HostBuffers:
-    """A pool of pinned host buffers for CUDA batches, plus the side stream that copies into them."""
+    """A pool of pinned host buffers for CUDA batches, plus the side stream that copies into them.
 
-    def __init__(self, device: torch.device, batch_size: int, height: int, width: int, count: int) -> None:
+    The buffers are made at the first batch, in its frame shape (RGB or I420), for ``batch_size`` frames.
+    """
+
+    def __init__(self, device: torch.device, batch_size: int, count: int) -> None:
         import torch
 
+        self.batch_size, self.count = batch_size, count
         self.free: queue.Queue = queue.Queue()
-        for _ in range(count):
-            self.free.put(torch.empty((batch_size, height, width, 3), dtype=torch.uint8, pin_memory=True))
         self.stream = torch.cuda.Stream(device)
 
     def copy(self, frames: torch.Tensor) -> tuple[np.ndarray, Any, Callable[[], None]]:
         import torch
 
+        if self.count:  # first batch: allocate
+            for _ in range(self.count):
+                self.free.put(torch.empty((self.batch_size, *frames.shape[1:]), dtype=torch.uint8, pin_memory=True))
+            self.count = 0
         buffer = self.free.get()  # blocks while the encoder still holds every buffer: back-pressure
         host = buffer[:frames.shape[0]]
         self.stream.wait_stream(torch.cuda.current_stream(frames.device))
@@ -428,13 +491,14 @@ class _HostBuffers:
         return host.numpy(), ready, lambda: self.free.put(buffer)
 
 
-def _generate(generator: Any, walk: Any, start: int, stop: int, noise_mode: str) -> torch.Tensor:
+def _generate(generator: Any, walk: Any, start: int, stop: int, noise_mode: str,
+              convert: Callable[[torch.Tensor], torch.Tensor] = to_uint8_nhwc) -> torch.Tensor:
     import torch
 
     with torch.inference_mode():
         batch = walk.batch(start, stop)
         images = generator.synthesis(batch.ws, noise_mode=noise_mode, noise_scale=batch.noise_scale)
-        return to_uint8_nhwc(images)
+        return convert(images)
 
 
 def cpu_generator_workers(device: torch.device, noise_mode: str) -> int:
@@ -453,7 +517,7 @@ def cpu_generator_workers(device: torch.device, noise_mode: str) -> int:
 
 
 class FrameBatches:
-    """uint8 ``[B, H, W, 3]`` frame batches of clip frames ``[start, stop)`` on the walk's device, in order.
+    """uint8 frame batches of clip frames ``[start, stop)`` on the walk's device, in order.
 
     Batches sit on a grid of the batch size counted from frame 0, so a range that starts on it is cut into the
     very batches of a full render (the generator's float results depend on the batch). With ``workers > 1``
@@ -474,12 +538,16 @@ class FrameBatches:
         Batches generated at once (see :func:`cpu_generator_workers`).
     log : callable, optional
         Receives one-line notices (batch size halved).
+    convert : callable
+        Generator images -> uint8 frames: :func:`to_uint8_nhwc` (RGB ``[B, H, W, 3]``) or :func:`to_yuv420`.
     """
 
     def __init__(self, generator: Any, walk: Any, *, start: int, stop: int, batch_size: int,
-                 noise_mode: str = "const", workers: int = 1, log: Callable[[str], None] | None = None) -> None:
+                 noise_mode: str = "const", workers: int = 1, log: Callable[[str], None] | None = None,
+                 convert: Callable[[torch.Tensor], torch.Tensor] = to_uint8_nhwc) -> None:
         self.generator, self.walk, self.start, self.stop = generator, walk, start, stop
         self.batch_size, self.noise_mode, self.workers, self.log = batch_size, noise_mode, max(1, workers), log
+        self.convert = convert
 
     def _end(self, pos: int) -> int:
         return min((pos // self.batch_size + 1) * self.batch_size, self.stop)
@@ -504,10 +572,10 @@ class FrameBatches:
         from concurrent.futures import Future
 
         if pool is not None:
-            return pool.submit(_generate, self.generator, self.walk, start, stop, self.noise_mode)
+            return pool.submit(_generate, self.generator, self.walk, start, stop, self.noise_mode, self.convert)
         future: Future = Future()
         try:
-            future.set_result(_generate(self.generator, self.walk, start, stop, self.noise_mode))
+            future.set_result(_generate(self.generator, self.walk, start, stop, self.noise_mode, self.convert))
         except Exception as exc:  # noqa: BLE001 - re-raised by result(), as from a pool
             future.set_exception(exc)
         return future
@@ -559,7 +627,8 @@ class FrameBatches:
 
 def stream_frames(generator: Any, walk: Any, writer: Any, *, start: int, stop: int, batch_size: int,
                   noise_mode: str = "const", progress: Any = None, log: Callable[[str], None] | None = None,
-                  writer_keeps_frames: bool = False, workers: int | None = None) -> int:
+                  writer_keeps_frames: bool = False, workers: int | None = None,
+                  convert: Callable[[torch.Tensor], torch.Tensor] = to_uint8_nhwc) -> int:
     """Render frames ``[start, stop)`` of ``walk`` through ``generator`` into ``writer``.
 
     Parameters
@@ -569,7 +638,7 @@ def stream_frames(generator: Any, walk: Any, writer: Any, *, start: int, stop: i
     walk : LatentWalk
         Supplies the ws of each batch.
     writer : VideoWriter
-        Receives uint8 ``[B, H, W, 3]`` batches (``write(frames, copy=False)``).
+        Receives uint8 batches (``write(frames, copy=False)``) in the shape ``convert`` makes.
     start, stop : int
         Frame range.
     batch_size : int
@@ -585,6 +654,9 @@ def stream_frames(generator: Any, walk: Any, writer: Any, *, start: int, stop: i
         The writer holds on to the arrays it is given (a queueing writer): hand it copies.
     workers : int, optional
         Batches generated at once; default :func:`cpu_generator_workers`.
+    convert : callable
+        Generator images -> uint8 frames on the device: :func:`to_uint8_nhwc` (RGB, the default) or
+        :func:`to_yuv420` (for a writer with ``input_format='yuv420p'``).
 
     Returns
     -------
@@ -598,12 +670,11 @@ def stream_frames(generator: Any, walk: Any, writer: Any, *, start: int, stop: i
         progress = tqdm(disable=True)
     pool = None
     if device.type == "cuda":
-        pool = _HostBuffers(device, batch_size, int(generator.img_height), int(generator.img_width),
-                            QUEUE_BATCHES + 2)
+        pool = _HostBuffers(device, batch_size, QUEUE_BATCHES + 2)
     if workers is None:
         workers = cpu_generator_workers(device, noise_mode)
     batches = FrameBatches(generator, walk, start=start, stop=stop, batch_size=batch_size, noise_mode=noise_mode,
-                           workers=workers, log=log)
+                           workers=workers, log=log, convert=convert)
     encoder = _EncoderThread(writer, progress, QUEUE_BATCHES, writer_keeps_frames=writer_keeps_frames)
     encoder.start()
     try:
@@ -731,8 +802,9 @@ def render(song: str | Path, *, checkpoint: str | Path | None = None, output: st
     if device.type == "cpu" and not video.threads:
         # the generator needs the cores on a CPU render; an x264 with a thread per core fights it for them
         video = dataclasses.replace(video, threads=max(1, (os.cpu_count() or 1) // 4))
-    writer_args = dict(width=width, height=height, fps=plan.fps, config=video, audio=source,
-                       overwrite=overwrite, input_width=in_w, input_height=in_h)
+    yuv = device_converts_yuv(device, video, (in_w, in_h), (width, height))
+    writer_args = dict(width=width, height=height, fps=plan.fps, config=video, audio=source, overwrite=overwrite,
+                       input_width=in_w, input_height=in_h, input_format="yuv420p" if yuv else "rgb24")
     parallel = _parallel_encoding(device, config.video, b - a)
     if parallel:
         from .video.segmented import SegmentedVideoWriter
@@ -745,7 +817,7 @@ def render(song: str | Path, *, checkpoint: str | Path | None = None, output: st
         with writer, keep_freed_memory(device.type == "cpu"):
             batch_size = stream_frames(generator, walk, writer, start=a, stop=b, batch_size=batch_size,
                                        noise_mode=config.walk.noise_mode, progress=bar, log=bar.write,
-                                       writer_keeps_frames=parallel)
+                                       writer_keeps_frames=parallel, convert=to_yuv420 if yuv else to_uint8_nhwc)
             path = writer.close()
     finally:
         bar.close()

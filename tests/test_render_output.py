@@ -17,6 +17,7 @@ from musicvideo.render import auto_batch_size, load_seeds_file, plan_render, ren
 from musicvideo.video.probe import probe, read_frames
 
 from _render_helpers import leftovers, lossless, loud_sections, tiny_generator, write_loud_quiet_song
+from _video_helpers import psnr
 
 FPS = 15
 BASE = RenderConfig(fps=FPS, size=64, device="cpu")
@@ -265,4 +266,50 @@ def test_parallel_encoder_path_gives_the_same_frames(song, G, tmp_path, monkeypa
     info = probe(result.path)
     assert info.n_frames == 15 and info.audio_codec == "aac"
     np.testing.assert_array_equal(read_frames(result.path), single)
+    assert leftovers(tmp_path) == []
+
+
+def test_device_yuv_path_gives_the_rgb_paths_picture_single_and_parallel(song, G, tmp_path, monkeypatch):
+    # what a CUDA render does (to_yuv420 on the device, yuv420p into ffmpeg), run here on the CPU
+    import musicvideo.render as render_module
+
+    video = dataclasses.replace(BASE.video, crf=0, preset="ultrafast")  # lossless in yuv420p: compare converters
+    config = dataclasses.replace(BASE, duration_s=1.0, batch_size=4, video=video)
+    rgb_path = read_frames(render(song, output=tmp_path / "rgb.mp4", config=config, generator=G,
+                                  progress=False).path)
+    monkeypatch.setattr(render_module, "DEVICE_YUV_TYPES", ("cpu",))
+    assert render_module.device_converts_yuv(torch.device("cpu"), config.video, (64, 64), (64, 64))
+    assert not render_module.device_converts_yuv(torch.device("cpu"), config.video, (64, 64), (96, 64))
+    prores = dataclasses.replace(config.video, codec="prores")
+    assert not render_module.device_converts_yuv(torch.device("cpu"), prores, (64, 64), (64, 64))
+    one = render(song, output=tmp_path / "yuv.mp4", config=config, generator=G, progress=False)
+    info = probe(one.path)
+    assert (info.n_frames, info.pix_fmt, info.color_space, info.color_range) == (15, "yuv420p", "bt709", "tv")
+    yuv_path = read_frames(one.path)
+    # same pixels up to the chroma filter (ffmpeg's lanczos vs [1, 2, 1]) and its siting
+    assert psnr(yuv_path, rgb_path) > 38
+    monkeypatch.setattr(render_module, "_parallel_encoding", lambda *args: True)
+    many = render(song, output=tmp_path / "many.mp4", config=config, generator=G, progress=False)
+    assert probe(many.path).n_frames == 15 and probe(many.path).audio_codec == "aac"
+    np.testing.assert_array_equal(read_frames(many.path), yuv_path)
+    assert leftovers(tmp_path) == []
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_render_matches_the_cpu_render(song, G, tmp_path):
+    # the CUDA path end to end: fp16 blocks, pinned host buffers on a side stream, yuv420p made on the GPU
+    import copy
+
+    import musicvideo.render as render_module
+
+    config = dataclasses.replace(BASE, duration_s=1.0, batch_size=4)
+    on_cpu = read_frames(render(song, output=tmp_path / "cpu.mp4", config=config, generator=copy.deepcopy(G),
+                                progress=False).path)
+    cuda = dataclasses.replace(config, device="cuda")
+    assert render_module.device_converts_yuv(torch.device("cuda"), cuda.video, (64, 64), (64, 64))
+    result = render(song, output=tmp_path / "cuda.mp4", config=cuda, generator=copy.deepcopy(G), progress=False)
+    info = probe(result.path)
+    assert (info.n_frames, info.pix_fmt, info.color_space, info.audio_codec) == (15, "yuv420p", "bt709", "aac")
+    assert psnr(read_frames(result.path), on_cpu) > 30  # fp16 and the chroma filter apart, the same video
     assert leftovers(tmp_path) == []

@@ -418,3 +418,89 @@ def test_aac_at_320k_keeps_the_stereo_image(tmp_path):
     side = ref[:n, 0] - ref[:n, 1]
     side_snr = 10 * np.log10((side ** 2).sum() / (((got[:n, 0] - got[:n, 1]) - side) ** 2).sum())
     assert snr > 29 and side_snr > 21, (snr, side_snr)
+
+
+# ---------------------------------------------------------------- yuv420p input (frames converted on the GPU)
+
+
+def _planes(frames: np.ndarray) -> np.ndarray:
+    """I420 planes of uint8 RGB frames, as a GPU render makes them (``render.to_yuv420``)."""
+    import torch
+
+    from musicvideo.render import to_yuv420
+
+    images = (torch.from_numpy(frames).permute(0, 3, 1, 2).float() - 127.5) / 127.5  # exactly these 8-bit values
+    return to_yuv420(images).numpy()
+
+
+def _decode_yuv420p(path: Path, width: int, height: int) -> np.ndarray:
+    from musicvideo.ffmpeg import ffmpeg_exe
+
+    raw = subprocess.run([ffmpeg_exe(), "-v", "error", "-i", str(path), "-f", "rawvideo", "-pix_fmt", "yuv420p", "-"],
+                         capture_output=True, check=True).stdout
+    return np.frombuffer(raw, np.uint8).reshape(-1, height * 3 // 2, width)
+
+
+def test_yuv420p_input_is_encoded_as_given_and_tagged_bt709(tmp_path, video_song):
+    frames = gradient_frames(8)
+    planes = _planes(frames)
+    assert planes.shape == (8, 96, 64)
+    out = tmp_path / "yuv.mp4"
+    with VideoWriter(out, width=64, height=64, fps=30, config=VideoConfig(crf=0), input_format="yuv420p",
+                     audio=AudioSource(video_song, duration_s=8 / 30)) as writer:
+        assert writer.frame_shape == (96, 64)
+        writer.write(planes[:5])
+        writer.write(planes[5])  # one frame without a batch axis
+        writer.write(planes[6:])
+    info = probe(out)
+    assert (info.pix_fmt, info.color_space, info.color_range, info.n_frames) == ("yuv420p", "bt709", "tv", 8)
+    assert info.audio_codec == "aac"
+    np.testing.assert_array_equal(_decode_yuv420p(out, 64, 64), planes)  # crf 0: lossless in yuv420p
+    # and the colours are right: decoded to RGB, only the chroma subsampling is lost (as in the RGB path)
+    assert psnr(read_frames(out), frames) > 38
+
+
+def test_yuv420p_input_needs_a_yuv420p_codec_at_the_generators_size(tmp_path):
+    for kwargs in (dict(config=VideoConfig(codec="prores"), path="p.mov"),
+                   dict(config=VideoConfig(lossless=True), path="l.mp4"),
+                   dict(width=128, height=72, path="scaled.mp4"),
+                   dict(input_width=63, input_height=64, width=63, path="odd.mp4")):
+        args = dict(width=64, height=64, fps=30, input_width=64, input_height=64, input_format="yuv420p")
+        args.update(kwargs)
+        with pytest.raises(ValueError, match="yuv420p"):
+            VideoWriter(tmp_path / args.pop("path"), **args)
+    with pytest.raises(ValueError, match="input_format"):
+        VideoWriter(tmp_path / "x.mp4", width=64, height=64, fps=30, input_format="nv12")
+    with VideoWriter(tmp_path / "y.mp4", width=64, height=64, fps=30, input_format="yuv420p") as writer:
+        with pytest.raises(ValueError, match=r"uint8 \[B, 96, 64\]"):
+            writer.write(gradient_frames(2))  # RGB frames into a yuv writer
+        writer.write(_planes(gradient_frames(2)))
+    assert leftovers(tmp_path) == []
+
+
+def test_to_yuv420_is_bt709_studio_range_with_left_sited_chroma():
+    import torch
+
+    from musicvideo.render import to_yuv420
+
+    h, w = 8, 16
+    rgb = np.zeros((1, h, w, 3), np.uint8)
+    rgb[0, :, :, 0] = np.linspace(20, 230, h).round().astype(np.uint8)[:, None]  # red ramps down the rows
+    rgb[0, :, :, 1] = 90
+    rgb[0, :, :, 2] = np.linspace(10, 250, w).round().astype(np.uint8)[None, :]  # blue ramps across
+    planes = _planes(rgb)[0]
+    r, g, b = (rgb[0, ..., c].astype(np.float64) for c in range(3))
+    luma = 0.2126 * r + 0.7152 * g + 0.0722 * b
+    np.testing.assert_array_equal(planes[:h], np.floor(luma * 219 / 255 + 16.5))
+    cb = (b - luma) / 1.8556 * 224 / 255 + 128
+    cr = (r - luma) / 1.5748 * 224 / 255 + 128
+    u = planes[h:].reshape(-1)[: h * w // 4].reshape(h // 2, w // 2).astype(np.float64)
+    v = planes[h:].reshape(-1)[h * w // 4:].reshape(h // 2, w // 2).astype(np.float64)
+    # left siting: chroma sample (i, k) sits at column 2k, between rows 2i and 2i+1; on these linear ramps the
+    # [1, 2, 1] / 4 and [1, 1] / 2 filters give exactly the value there (column 0 repeats its edge, so skip it)
+    expect_u = 0.5 * (cb[0::2, 2::2] + cb[1::2, 2::2])
+    expect_v = 0.5 * (cr[0::2, 2::2] + cr[1::2, 2::2])
+    assert np.abs(u[:, 1:] - expect_u).max() <= 0.5 + 1e-6
+    assert np.abs(v[:, 1:] - expect_v).max() <= 0.5 + 1e-6
+    with pytest.raises(ValueError, match="even"):
+        to_yuv420(torch.zeros(1, 3, 7, 8))

@@ -72,6 +72,21 @@ class AudioSource:
     duration_s: float | None = None
 
 
+# What VideoWriter.write accepts: RGB (converted by ffmpeg), or I420 planes already converted (on the GPU)
+INPUT_FORMATS = ("rgb24", "yuv420p")
+
+
+def check_frames(frames: np.ndarray, frame_shape: tuple[int, ...]) -> np.ndarray:
+    """``frames`` as a uint8 batch ``[B, *frame_shape]`` (one frame gets a batch axis); ValueError otherwise."""
+    frames = np.asarray(frames)
+    if frames.ndim == len(frame_shape):
+        frames = frames[None]
+    if frames.dtype != np.uint8 or frames.shape[1:] != tuple(frame_shape):
+        raise ValueError(f"frames must be uint8 [B, {', '.join(map(str, frame_shape))}], got {frames.dtype} "
+                         f"{list(frames.shape)}")
+    return frames
+
+
 def _exact_fps(fps: float | str | Fraction) -> Fraction:
     # imported here: musicvideo.config imports this package for VideoConfig
     from ..config import exact_fps
@@ -167,12 +182,15 @@ def _audio_filter(audio: AudioSource, input_index: int, fps: Fraction, sample_ra
 
 
 def _video_filter(in_w: int, in_h: int, out_w: int, out_h: int, requested: tuple[int, int],
-                  config: VideoConfig) -> str:
+                  config: VideoConfig, input_format: str = "rgb24") -> str:
     """Scale (lanczos, aspect kept), crop or pad to the output size, then convert RGB -> the codec's format.
 
     The intermediate size is computed here rather than by ffmpeg's ``force_original_aspect_ratio`` so that
-    rounding can never leave the scaled frame a pixel short of the crop (or a pixel over the pad).
+    rounding can never leave the scaled frame a pixel short of the crop (or a pixel over the pad). Frames that
+    arrive as ``yuv420p`` (converted on the GPU, see :data:`INPUT_FORMATS`) are only tagged.
     """
+    if input_format == "yuv420p":
+        return "setsar=1,setparams=range=tv:color_primaries=bt709:color_trc=bt709:colorspace=bt709"
     steps: list[str] = []
     if (in_w, in_h) != (out_w, out_h):
         if (in_w, in_h) == requested:
@@ -230,6 +248,11 @@ class VideoWriter:
     queue_batches : int
         Batches buffered for the background thread that feeds ffmpeg, so encoding overlaps generation;
         0 writes to ffmpeg directly from :meth:`write`.
+    input_format : {'rgb24', 'yuv420p'}
+        What :meth:`write` receives: RGB ``[B, H, W, 3]``, or I420 planes ``[B, H * 3 // 2, W]`` (Y, then U and V
+        at half size, BT.709 at studio range, as :func:`musicvideo.render.to_yuv420` makes them on the GPU), which
+        ffmpeg then encodes without converting. yuv420p input needs an even input size equal to the output size
+        and a codec that encodes yuv420p (h264/hevc, not lossless).
 
     Attributes
     ----------
@@ -241,6 +264,8 @@ class VideoWriter:
         The output size after rounding to even.
     fps : Fraction
         The exact frame rate.
+    frame_shape : tuple of int
+        The shape of one frame given to :meth:`write`.
 
     Notes
     -----
@@ -258,7 +283,8 @@ class VideoWriter:
 
     def __init__(self, path: str | Path, *, width: int, height: int, fps: float | str | Fraction,
                  config: VideoConfig | None = None, audio: AudioSource | None = None, overwrite: bool = False,
-                 input_width: int | None = None, input_height: int | None = None, queue_batches: int = 2) -> None:
+                 input_width: int | None = None, input_height: int | None = None, queue_batches: int = 2,
+                 input_format: str = "rgb24") -> None:
         self.config = config or VideoConfig()
         # preflight: everything the user can get wrong is checked before ffmpeg starts
         self.path = check_output_path(path, overwrite=overwrite)
@@ -275,6 +301,15 @@ class VideoWriter:
         if needs_even_size(self.config):
             self.width -= self.width % 2
             self.height -= self.height % 2
+        if input_format not in INPUT_FORMATS:
+            raise ValueError(f"input_format must be one of {', '.join(INPUT_FORMATS)}, got {input_format!r}")
+        if input_format == "yuv420p" and (
+                output_pix_fmt(self.config) != "yuv420p" or (self.input_width, self.input_height) != (width, height)
+                or self.input_width % 2 or self.input_height % 2):
+            raise ValueError(f"yuv420p input needs an even size equal to the output size and a yuv420p codec, got "
+                             f"{self.input_width}x{self.input_height} -> {width}x{height}, "
+                             f"{output_pix_fmt(self.config)}")
+        self.input_format = input_format
         if self.config.codec == "dnxhr" and (self.width < DNXHR_MIN_SIZE[0] or self.height < DNXHR_MIN_SIZE[1]):
             raise MusicVideoError(f"DNxHR needs at least {DNXHR_MIN_SIZE[0]}x{DNXHR_MIN_SIZE[1]} pixels, got "
                                   f"{self.width}x{self.height} (use a larger size or --codec prores)")
@@ -284,7 +319,8 @@ class VideoWriter:
         self.encoder = resolve_encoder(self.config)
 
         self.frames_written = 0
-        self._frame_shape = (self.input_height, self.input_width, 3)
+        self.frame_shape: tuple[int, ...] = ((self.input_height * 3 // 2, self.input_width)
+                                             if input_format == "yuv420p" else (self.input_height, self.input_width, 3))
         self._tmp = temporary_sibling(self.path)
         self._write_lock = threading.Lock()
         self._state_lock = threading.Lock()
@@ -294,12 +330,12 @@ class VideoWriter:
         self._stderr_tail: deque[str] = deque(maxlen=40)
 
         cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-nostats", "-loglevel", "error",
-               "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{self.input_width}x{self.input_height}",
+               "-f", "rawvideo", "-pix_fmt", input_format, "-s", f"{self.input_width}x{self.input_height}",
                "-framerate", _fps_arg(self.fps), "-i", "pipe:0"]
         if song is not None:
             cmd += ["-i", str(song)]
         vf = _video_filter(self.input_width, self.input_height, self.width, self.height,
-                           (int(width), int(height)), self.config)
+                           (int(width), int(height)), self.config, input_format)
         graph = f"[0:v]{vf}[vout]"
         shortest = False
         if audio is not None:
@@ -361,7 +397,8 @@ class VideoWriter:
         Parameters
         ----------
         frames : numpy.ndarray
-            uint8 RGB ``[B, H, W, 3]`` or ``[H, W, 3]`` at the input size.
+            uint8 RGB ``[B, H, W, 3]`` or ``[H, W, 3]`` at the input size (I420 ``[B, H * 3 // 2, W]`` or
+            ``[H * 3 // 2, W]`` with ``input_format='yuv420p'``).
         copy : bool
             With the background queue, copy the batch first so the caller may reuse its buffer (e.g. pinned
             memory) at once; pass False only for an array nobody writes to afterwards.
@@ -371,12 +408,7 @@ class VideoWriter:
         MusicVideoError
             If ffmpeg died (with its error) or the writer is closed.
         """
-        frames = np.asarray(frames)
-        if frames.ndim == 3:
-            frames = frames[None]
-        if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[1:] != self._frame_shape:
-            raise ValueError(f"frames must be uint8 [B, {self.input_height}, {self.input_width}, 3], got "
-                             f"{frames.dtype} {list(frames.shape)}")
+        frames = check_frames(frames, self.frame_shape)
         with self._write_lock:
             if self._closed:
                 raise MusicVideoError(f"VideoWriter for {self.path.name} is already closed")

@@ -28,7 +28,7 @@ import numpy as np
 from ..atomic import check_output_path
 from ..errors import MusicVideoError, OutputError
 from .codecs import VideoConfig, check_container
-from .encoder import AudioSource, VideoWriter, check_audio_source, concat_segments, expected_frames
+from .encoder import AudioSource, VideoWriter, check_audio_source, check_frames, concat_segments, expected_frames
 
 
 # Default encoder processes: one per this many cores, each with that many x264 threads.
@@ -103,7 +103,7 @@ class SegmentedVideoWriter:
 
     Parameters
     ----------
-    path, width, height, fps, config, audio, overwrite, input_width, input_height
+    path, width, height, fps, config, audio, overwrite, input_width, input_height, input_format
         As for :class:`VideoWriter`.
     workers : int, optional
         Segments encoding at once (default: one per 4 CPU cores; on 2 cores one encoder is as fast).
@@ -121,7 +121,8 @@ class SegmentedVideoWriter:
     def __init__(self, path: str | Path, *, width: int, height: int, fps: float | str | Fraction,
                  config: VideoConfig | None = None, audio: AudioSource | None = None, overwrite: bool = False,
                  input_width: int | None = None, input_height: int | None = None, workers: int | None = None,
-                 segment_frames: int = 64, max_buffered_frames: int | None = None) -> None:
+                 segment_frames: int = 64, max_buffered_frames: int | None = None,
+                 input_format: str = "rgb24") -> None:
         self.config = config or VideoConfig()
         self.path = check_output_path(path, overwrite=overwrite)
         check_container(self.path, self.config)
@@ -138,7 +139,8 @@ class SegmentedVideoWriter:
         threads = self.config.threads or max(1, cores // self.workers)
         self._segment_config = replace(self.config, threads=threads)
         self._writer_args = dict(width=width, height=height, fps=fps, config=self._segment_config,
-                                 input_width=input_width, input_height=input_height, queue_batches=0)
+                                 input_width=input_width, input_height=input_height, queue_batches=0,
+                                 input_format=input_format)
         self._parts_dir = self.path.with_name(f".{self.path.stem}.tmp-{uuid.uuid4().hex[:8]}.parts")
         self._parts_dir.mkdir()
         try:
@@ -152,7 +154,7 @@ class SegmentedVideoWriter:
         first = self._segments[0].writer
         self.width, self.height, self.fps = first.width, first.height, first.fps
         self.expected_frames = expected_frames(audio, self.fps)
-        self._frame_shape = (first.input_height, first.input_width, 3)
+        self.frame_shape = first.frame_shape
         self.frames_written = 0
         self._closed = False
         self._result: Path | None = None
@@ -173,13 +175,8 @@ class SegmentedVideoWriter:
                 raise segment.error
 
     def write(self, frames: np.ndarray, *, copy: bool = True) -> None:
-        """Queue frames (uint8 RGB ``[B, H, W, 3]`` or ``[H, W, 3]``); see :meth:`VideoWriter.write`."""
-        frames = np.asarray(frames)
-        if frames.ndim == 3:
-            frames = frames[None]
-        if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[1:] != self._frame_shape:
-            raise ValueError(f"frames must be uint8 [B, {self._frame_shape[0]}, {self._frame_shape[1]}, 3], "
-                             f"got {frames.dtype} {list(frames.shape)}")
+        """Queue frames (uint8 RGB ``[B, H, W, 3]`` or ``[H, W, 3]``, or I420 planes); see :meth:`VideoWriter.write`."""
+        frames = check_frames(frames, self.frame_shape)
         if self._closed:
             raise MusicVideoError(f"SegmentedVideoWriter for {self.path.name} is already closed")
         self._raise_segment_error()
