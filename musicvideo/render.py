@@ -378,13 +378,13 @@ def device_converts_yuv(device: torch.device, video: Any, in_size: tuple[int, in
                         out_size: tuple[int, int]) -> bool:
     """Whether a render on ``device`` hands ffmpeg I420 planes made by :func:`to_yuv420` rather than RGB.
 
-    Only on a GPU (:data:`DEVICE_YUV_TYPES`), only for codecs that encode yuv420p, and only when the frames go
-    out at the generator's size (scaling, cropping and padding happen in ffmpeg, before its conversion).
+    Only on a GPU (:data:`DEVICE_YUV_TYPES`), and only where the writer takes such frames
+    (:func:`~musicvideo.video.encoder.yuv420p_input_allowed`: a yuv420p codec, frames out at the generator's size;
+    scaling, cropping and padding happen in ffmpeg, before its conversion).
     """
-    from .video.codecs import output_pix_fmt
+    from .video.encoder import yuv420p_input_allowed
 
-    return (device.type in DEVICE_YUV_TYPES and output_pix_fmt(video) == "yuv420p" and in_size == out_size
-            and in_size[0] % 2 == 0 and in_size[1] % 2 == 0)
+    return device.type in DEVICE_YUV_TYPES and yuv420p_input_allowed(video, in_size, out_size)
 
 
 def _is_out_of_memory(exc: BaseException) -> bool:
@@ -627,8 +627,7 @@ class FrameBatches:
 
 def stream_frames(generator: Any, walk: Any, writer: Any, *, start: int, stop: int, batch_size: int,
                   noise_mode: str = "const", progress: Any = None, log: Callable[[str], None] | None = None,
-                  writer_keeps_frames: bool = False, workers: int | None = None,
-                  convert: Callable[[torch.Tensor], torch.Tensor] = to_uint8_nhwc) -> int:
+                  writer_keeps_frames: bool = False, workers: int | None = None) -> int:
     """Render frames ``[start, stop)`` of ``walk`` through ``generator`` into ``writer``.
 
     Parameters
@@ -638,7 +637,8 @@ def stream_frames(generator: Any, walk: Any, writer: Any, *, start: int, stop: i
     walk : LatentWalk
         Supplies the ws of each batch.
     writer : VideoWriter
-        Receives uint8 batches (``write(frames, copy=False)``) in the shape ``convert`` makes.
+        Receives uint8 batches (``write(frames, copy=False)``): RGB from :func:`to_uint8_nhwc`, or I420 planes from
+        :func:`to_yuv420` when its ``input_format`` is ``'yuv420p'``.
     start, stop : int
         Frame range.
     batch_size : int
@@ -654,9 +654,6 @@ def stream_frames(generator: Any, walk: Any, writer: Any, *, start: int, stop: i
         The writer holds on to the arrays it is given (a queueing writer): hand it copies.
     workers : int, optional
         Batches generated at once; default :func:`cpu_generator_workers`.
-    convert : callable
-        Generator images -> uint8 frames on the device: :func:`to_uint8_nhwc` (RGB, the default) or
-        :func:`to_yuv420` (for a writer with ``input_format='yuv420p'``).
 
     Returns
     -------
@@ -673,6 +670,7 @@ def stream_frames(generator: Any, walk: Any, writer: Any, *, start: int, stop: i
         pool = _HostBuffers(device, batch_size, QUEUE_BATCHES + 2)
     if workers is None:
         workers = cpu_generator_workers(device, noise_mode)
+    convert = to_yuv420 if getattr(writer, "input_format", "rgb24") == "yuv420p" else to_uint8_nhwc
     batches = FrameBatches(generator, walk, start=start, stop=stop, batch_size=batch_size, noise_mode=noise_mode,
                            workers=workers, log=log, convert=convert)
     encoder = _EncoderThread(writer, progress, QUEUE_BATCHES, writer_keeps_frames=writer_keeps_frames)
@@ -817,7 +815,7 @@ def render(song: str | Path, *, checkpoint: str | Path | None = None, output: st
         with writer, keep_freed_memory(device.type == "cpu"):
             batch_size = stream_frames(generator, walk, writer, start=a, stop=b, batch_size=batch_size,
                                        noise_mode=config.walk.noise_mode, progress=bar, log=bar.write,
-                                       writer_keeps_frames=parallel, convert=to_yuv420 if yuv else to_uint8_nhwc)
+                                       writer_keeps_frames=parallel)
             path = writer.close()
     finally:
         bar.close()

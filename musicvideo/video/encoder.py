@@ -87,6 +87,13 @@ def check_frames(frames: np.ndarray, frame_shape: tuple[int, ...]) -> np.ndarray
     return frames
 
 
+def yuv420p_input_allowed(config: VideoConfig, input_size: tuple[int, int], output_size: tuple[int, int]) -> bool:
+    """Whether a writer with ``config`` can take I420 frames of ``input_size`` (``input_format='yuv420p'``): the
+    codec encodes yuv420p and the frames go out as they are (same size, even), nothing for ffmpeg to scale."""
+    return (output_pix_fmt(config) == "yuv420p" and tuple(input_size) == tuple(output_size)
+            and input_size[0] % 2 == 0 and input_size[1] % 2 == 0)
+
+
 def _exact_fps(fps: float | str | Fraction) -> Fraction:
     # imported here: musicvideo.config imports this package for VideoConfig
     from ..config import exact_fps
@@ -303,9 +310,8 @@ class VideoWriter:
             self.height -= self.height % 2
         if input_format not in INPUT_FORMATS:
             raise ValueError(f"input_format must be one of {', '.join(INPUT_FORMATS)}, got {input_format!r}")
-        if input_format == "yuv420p" and (
-                output_pix_fmt(self.config) != "yuv420p" or (self.input_width, self.input_height) != (width, height)
-                or self.input_width % 2 or self.input_height % 2):
+        if input_format == "yuv420p" and not yuv420p_input_allowed(
+                self.config, (self.input_width, self.input_height), (width, height)):
             raise ValueError(f"yuv420p input needs an even size equal to the output size and a yuv420p codec, got "
                              f"{self.input_width}x{self.input_height} -> {width}x{height}, "
                              f"{output_pix_fmt(self.config)}")

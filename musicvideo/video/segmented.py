@@ -154,7 +154,7 @@ class SegmentedVideoWriter:
         first = self._segments[0].writer
         self.width, self.height, self.fps = first.width, first.height, first.fps
         self.expected_frames = expected_frames(audio, self.fps)
-        self.frame_shape = first.frame_shape
+        self.input_format, self.frame_shape = first.input_format, first.frame_shape
         self.frames_written = 0
         self._closed = False
         self._result: Path | None = None
