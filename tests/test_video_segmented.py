@@ -84,3 +84,27 @@ def test_segmented_writer_left_open_at_exit_leaves_nothing(tmp_path):
     result = subprocess.run([sys.executable, "-c", script, str(tmp_path / "clip.mp4")], timeout=60)
     assert result.returncode == 3
     assert list(tmp_path.iterdir()) == []
+
+
+def test_writers_left_open_at_interpreter_exit_leave_nothing(tmp_path):
+    # a script that forgets to close its writers: at exit both kinds are aborted (one registry, one atexit hook);
+    # otherwise ffmpeg would finish a temporary file on its closed stdin, and the parts folder would stay
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = (
+        "import sys; sys.path.insert(0, sys.argv[2])\n"
+        "from pathlib import Path\n"
+        "from musicvideo.video import SegmentedVideoWriter, VideoWriter\n"
+        "from _video_helpers import gradient_frames\n"
+        "out = Path(sys.argv[1])\n"
+        "one = VideoWriter(out / 'one.mp4', width=64, height=64, fps=30)\n"
+        "many = SegmentedVideoWriter(out / 'many.mp4', width=64, height=64, fps=30, workers=2, segment_frames=4)\n"
+        "one.write(gradient_frames(6)); many.write(gradient_frames(10))\n"
+        "print('written', flush=True)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script, str(tmp_path), str(Path(__file__).parent)],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and "written" in done.stdout, done.stderr
+    assert list(tmp_path.iterdir()) == []

@@ -40,8 +40,8 @@ _GENERIC_ERRORS = ("Task finished", "Terminating thread", "Conversion failed", "
                    "Error closing file", "Error writing trailer", "Last message repeated")
 
 
-# Writers not yet closed or aborted. At interpreter exit they are aborted: otherwise ffmpeg would see its stdin
-# close, finish the temporary file and leave it behind.
+# Writers (this module's and SegmentedVideoWriter) not yet closed or aborted. At interpreter exit they are aborted:
+# otherwise ffmpeg would see its stdin close and finish a temporary file, or a parts folder would stay behind.
 _OPEN_WRITERS: set = set()
 
 

@@ -12,7 +12,6 @@ Memory is bounded: at most ``max_buffered_frames`` frames wait in the queues.
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import os
 import queue
@@ -28,22 +27,12 @@ import numpy as np
 from ..atomic import check_output_path
 from ..errors import MusicVideoError, OutputError
 from .codecs import VideoConfig, check_container
-from .encoder import AudioSource, VideoWriter, check_audio_source, check_frames, concat_segments, expected_frames
+from .encoder import (_OPEN_WRITERS, AudioSource, VideoWriter, check_audio_source, check_frames, concat_segments,
+                      expected_frames)
 
 
 # Default encoder processes: one per this many cores, each with that many x264 threads.
 CORES_PER_ENCODER = 4
-
-# Writers not closed or aborted yet; aborted at interpreter exit so no parts folder is left behind.
-_OPEN_WRITERS: set = set()
-
-
-@atexit.register
-def _abort_open_writers() -> None:
-    for writer in list(_OPEN_WRITERS):
-        with contextlib.suppress(Exception):
-            writer.abort()
-
 
 class _FrameBudget:
     """A counting limit on frames held in queues (acquire n at once, release as they are written)."""
