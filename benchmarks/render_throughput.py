@@ -68,16 +68,19 @@ def clip_curves(song: Path, config: RenderConfig):
 
 
 def generator_only(G, song: Path, config: RenderConfig, device: torch.device, batch_size: int,
-                   keep_memory: bool = True) -> float:
+                   keep_memory: bool = True, workers: int | None = None) -> float:
     """(a) seconds to make every frame as uint8 on the device (and wait for it), nothing encoded.
 
     ``keep_memory``: with malloc keeping freed blocks on the CPU, as ``render`` runs it (``musicvideo.malloc``).
+    ``workers``: batches generated at once (default: as ``render`` chooses).
     """
     curves = clip_curves(song, config)
     t0 = time.perf_counter()
     walk = LatentWalk(G, curves, config.walk, seed=config.seed, device=device)
     # the render's own batching: on the CPU, one single-threaded batch per core side by side
-    workers = cpu_generator_workers(device, config.walk.noise_mode)
+    if workers is None:
+        image_bytes = largest_activation_bytes(G)
+        workers = cpu_generator_workers(device, config.walk.noise_mode, image_bytes and image_bytes * batch_size)
     with keep_freed_memory(keep_memory and device.type == "cpu"):
         for frames in FrameBatches(G, walk, start=0, stop=walk.n_frames, batch_size=batch_size,
                                    noise_mode=config.walk.noise_mode, workers=workers):

@@ -53,7 +53,8 @@ CUDA_MAX_BATCH = 32  # see auto_batch_size
 # well inside glibc's 64 MB thread heap, with room for the up-sampling conv's slightly larger intermediate and the
 # maps alive beside it: a generator thread's blocks up to about this size are reused batch after batch inside
 # musicvideo.malloc.keep_freed_memory; a larger one is mmapped and page-faulted every time (measured: batch 16 of
-# the default network, 32 MB maps, still faults; batch 8 does not)
+# the default network, 32 MB maps, still faults; batch 8 does not). A network whose maps exceed it even at batch 1
+# generates in the calling thread instead, whose heap has no such limit (cpu_generator_workers).
 CPU_BLOCK_BYTES = 24 << 20
 QUEUE_BATCHES = 3  # batches between the generator and the encoder: enough to absorb jitter, small for memory
 # Devices whose renders convert frames to yuv420p themselves (to_yuv420). Not the CPU: there torch's elementwise
@@ -501,17 +502,38 @@ def _generate(generator: Any, walk: Any, start: int, stop: int, noise_mode: str,
         return convert(images)
 
 
-def cpu_generator_workers(device: torch.device, noise_mode: str) -> int:
+def cpu_generator_workers(device: torch.device, noise_mode: str, block_bytes: int | None = None) -> int:
     """Batches generated at once on ``device``: one per torch CPU thread on the CPU, else 1.
 
     On the CPU, single-threaded batches side by side use the cores better than one batch spread over all of them
     (the generator's small convolutions parallelise poorly, and torch's threads spin while they wait for each
     other, taking the cores the encoder needs). 'random' noise draws from torch's global generator, whose order
     only one worker keeps reproducible.
+
+    Parameters
+    ----------
+    device : torch.device
+        Where the generator runs.
+    noise_mode : str
+        The walk's noise mode.
+    block_bytes : int, optional
+        The largest feature map of one batch (:func:`largest_activation_bytes` times the batch size). Above
+        ``CPU_BLOCK_BYTES`` (a large network at 512 or 1024 px, already at batch 1) a batch runs in the calling
+        thread on all cores instead: only the main thread's malloc heap can keep such blocks for the next batch
+        (``musicvideo.malloc``); in a generator thread they are mapped and page-faulted afresh every batch
+        (config-f at 1024 px: 1.4x the frames/s and 0.7x the memory, ``benchmarks/cpu_malloc.py``).
+
+    Returns
+    -------
+    int
     """
     import torch
 
+    from .malloc import supported as malloc_keeps_memory
+
     if device.type != "cpu" or noise_mode == "random":
+        return 1
+    if block_bytes is not None and block_bytes > CPU_BLOCK_BYTES and malloc_keeps_memory():
         return 1
     return max(1, min(torch.get_num_threads(), 8))
 
@@ -669,7 +691,8 @@ def stream_frames(generator: Any, walk: Any, writer: Any, *, start: int, stop: i
     if device.type == "cuda":
         pool = _HostBuffers(device, batch_size, QUEUE_BATCHES + 2)
     if workers is None:
-        workers = cpu_generator_workers(device, noise_mode)
+        image_bytes = largest_activation_bytes(generator)
+        workers = cpu_generator_workers(device, noise_mode, image_bytes and image_bytes * batch_size)
     convert = to_yuv420 if getattr(writer, "input_format", "rgb24") == "yuv420p" else to_uint8_nhwc
     batches = FrameBatches(generator, walk, start=start, stop=stop, batch_size=batch_size, noise_mode=noise_mode,
                            workers=workers, log=log, convert=convert)

@@ -179,6 +179,63 @@ def test_parallel_cpu_batches_equal_one_at_a_time_and_survive_out_of_memory(song
         torch.set_num_threads(threads)
 
 
+class _RecordsThreads(_OutOfMemoryAbove):
+    """Wraps a generator; records the thread of each synthesis call."""
+
+    def __init__(self, generator):
+        super().__init__(generator, limit=10**9)
+        self.threads = []
+
+    def synthesis(self, ws, **kwargs):
+        import threading
+
+        self.threads.append(threading.current_thread())
+        return self.generator.synthesis(ws, **kwargs)
+
+
+def test_cpu_workers_large_maps_run_in_the_calling_thread(monkeypatch):
+    from musicvideo import malloc, render as render_module
+    from musicvideo.render import CPU_BLOCK_BYTES, cpu_generator_workers
+
+    cpu, threads = torch.device("cpu"), torch.get_num_threads()
+    side_by_side = max(1, min(threads, 8))
+    assert cpu_generator_workers(cpu, "const") == side_by_side
+    assert cpu_generator_workers(cpu, "const", CPU_BLOCK_BYTES) == side_by_side
+    assert cpu_generator_workers(cpu, "random", 1) == 1  # torch's global generator: one worker keeps the order
+    assert cpu_generator_workers(torch.device("meta"), "const", 1) == 1
+    big = cpu_generator_workers(cpu, "const", CPU_BLOCK_BYTES + 1)
+    assert big == (1 if malloc.supported() else side_by_side)
+    # only glibc's main heap keeps blocks larger than a thread heap; elsewhere nothing is gained
+    monkeypatch.setattr(malloc, "supported", lambda: False)
+    assert cpu_generator_workers(cpu, "const", CPU_BLOCK_BYTES + 1) == side_by_side
+    assert render_module.CPU_BLOCK_BYTES == CPU_BLOCK_BYTES
+
+
+def test_render_of_a_network_with_large_maps_generates_in_the_calling_thread(song, G, tmp_path, monkeypatch):
+    import threading
+
+    from musicvideo import malloc, render as render_module
+
+    monkeypatch.setattr(malloc, "supported", lambda: True)
+    torch_threads = torch.get_num_threads()
+    torch.set_num_threads(2)  # side by side would use two generator threads
+    try:
+        config = lossless(BASE, duration_s=0.5, batch_size=4)
+        small = _RecordsThreads(G)
+        reference = render(song, output=tmp_path / "small.mp4", config=config, generator=small, progress=False)
+        assert small.threads and all(t is not threading.main_thread() for t in small.threads)
+        monkeypatch.setattr(render_module, "CPU_BLOCK_BYTES", 1)  # this tiny network now counts as large
+        large = _RecordsThreads(G)
+        result = render(song, output=tmp_path / "large.mp4", config=config, generator=large, progress=False)
+        assert large.threads and all(t is threading.main_thread() for t in large.threads)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(torch_threads)
+    assert probe(result.path).n_frames == reference.n_frames == 8  # two batches
+    # the same frames up to the float noise of a different thread count in the convolutions
+    assert np.abs(read_frames(result.path).astype(int) - read_frames(reference.path)).max() <= 2
+
+
 def test_output_size_and_aspect_differ_from_the_generator(song, G, tmp_path):
     config = dataclasses.replace(BASE, size=None, width=96, height=64, duration_s=0.4)
     for fit in ("crop", "pad"):
