@@ -49,3 +49,15 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
 def leftovers(directory: Path) -> list[str]:
     """Files in ``directory`` that look like temporaries of an output."""
     return sorted(p.name for p in directory.iterdir() if ".tmp-" in p.name)
+
+
+def sigint_default() -> None:
+    """``preexec_fn`` for a child a test interrupts with SIGINT.
+
+    A shell that starts the tests in the background (``cmd &`` in a script) ignores SIGINT for them, and a child
+    inherits that: it would never see the signal. The child gets the default back, so Python turns SIGINT into
+    KeyboardInterrupt as it does in a terminal.
+    """
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

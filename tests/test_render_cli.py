@@ -19,6 +19,7 @@ from musicvideo.cli import main
 from musicvideo.video.probe import probe
 
 from _render_helpers import leftovers, tiny_generator, write_loud_quiet_song
+from _video_helpers import sigint_default
 
 
 @pytest.fixture(scope="module")
@@ -149,7 +150,8 @@ def test_ctrl_c_mid_render_leaves_no_output_and_no_temporaries(files, tmp_path):
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     cmd = [sys.executable, "-m", "musicvideo", "render", str(song), "-c", str(files["checkpoint"]), "-o", str(out),
            "--size", "64", "--batch-size", "2"]
-    child = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=tmp_path)
+    child = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=tmp_path,
+                             preexec_fn=sigint_default)
     seen = b""
     deadline = time.monotonic() + 120
     try:

@@ -16,7 +16,7 @@ from musicvideo.video import (AudioSource, VideoConfig, VideoWriter, codec_for_e
                               nvenc_available, probe, read_frames)
 from musicvideo.video import codecs as codecs_module
 
-from _video_helpers import gradient_frames, leftovers, psnr, write_wav
+from _video_helpers import gradient_frames, leftovers, psnr, sigint_default, write_wav
 
 
 @pytest.fixture
@@ -351,7 +351,7 @@ def test_sigint_mid_write_leaves_no_output_and_no_temporaries(tmp_path):
     import sys
 
     proc = subprocess.Popen([sys.executable, "-c", SIGINT_SCRIPT, str(tmp_path / "clip.mp4")],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=sigint_default)
     assert proc.stdout.readline().strip() == "writing"
     proc.send_signal(signal.SIGINT)
     _, stderr = proc.communicate(timeout=30)
