@@ -246,6 +246,12 @@ def resolve_encoder(config: VideoConfig) -> str:
     return encoder
 
 
+# Where 4:2:0 chroma samples sit: "left" (on the even luma columns, between two rows) is H.264's and HEVC's
+# default and what render.to_yuv420 makes on the GPU. The RGB path's conversion puts them there too, and the
+# stream says so (decoders would otherwise differ: ffmpeg's converters assume "center" for an untagged stream).
+CHROMA_LOCATION = "left"
+
+
 def output_pix_fmt(config: VideoConfig) -> str:
     """The pixel format the encoder receives."""
     if config.lossless:
@@ -285,6 +291,8 @@ def video_args(config: VideoConfig, encoder: str, path: str | Path) -> list[str]
         args += ["-profile:v", "3", "-vendor", "apl0"]  # 3 = 422 HQ; apl0 so editors treat it as Apple's
     elif encoder == "dnxhd":
         args += ["-profile:v", "dnxhr_hq"]
+    if output_pix_fmt(config) == "yuv420p":
+        args += ["-chroma_sample_location", CHROMA_LOCATION]
     if config.threads:
         args += ["-threads", str(config.threads)]
     suffix = Path(path).suffix.lower()

@@ -292,6 +292,8 @@ def probe(path: str | Path, *, decode: bool = True) -> VideoInfo:
 def read_frames(path: str | Path, *, width: int | None = None, height: int | None = None) -> np.ndarray:
     """Decode all video frames as RGB.
 
+    H.264/HEVC 4:2:0 chroma is taken as sited "left", the standards' default and where musicvideo encodes it.
+
     Parameters
     ----------
     path : str or Path
@@ -310,6 +312,10 @@ def read_frames(path: str | Path, *, width: int | None = None, height: int | Non
     w, h = width or info.width, height or info.height
     # full-chroma, accurately rounded conversion so round-trip tests measure the codec, not the converter
     vf = f"scale={w}:{h}:flags=lanczos+accurate_rnd+full_chroma_int"
+    if info.video_codec in ("h264", "hevc") and info.pix_fmt == "yuv420p":
+        # 4:2:0 chroma sits "left" in H.264/HEVC unless the stream says otherwise (musicvideo writes it there); the
+        # converter would assume "center", whatever the stream says, and shift the colours by half a pixel
+        vf += ":in_chroma_loc=left"
     result = _run(["-v", "error", "-i", str(info.path), "-map", "0:v:0", "-vf", vf, "-f", "rawvideo",
                    "-pix_fmt", "rgb24", "-"], info.path)
     if result.returncode != 0:
