@@ -343,7 +343,7 @@ def test_device_yuv_path_gives_the_rgb_paths_picture_single_and_parallel(song, G
     info = probe(one.path)
     assert (info.n_frames, info.pix_fmt, info.color_space, info.color_range) == (15, "yuv420p", "bt709", "tv")
     yuv_path = read_frames(one.path)
-    # same pixels up to the chroma filter (ffmpeg's lanczos vs [1, 2, 1]) and its siting
+    # same pixels up to the chroma filter (ffmpeg's lanczos vs [1, 2, 1]); both sited "left"
     assert psnr(yuv_path, rgb_path) > 38
     monkeypatch.setattr(render_module, "_parallel_encoding", lambda *args: True)
     many = render(song, output=tmp_path / "many.mp4", config=config, generator=G, progress=False)
