@@ -22,7 +22,7 @@ if [ -f .whl/ffmpeg.xz ]; then
 fi
 export PYTHONPATH=${PYTHONPATH:-$PWD}
 
-STEPS=" ${*:-tests generator batch64 render demo batch} "
+STEPS=" ${*:-tests generator gap batch64 render demo batch} "
 step() {  # step NAME SECONDS COMMAND...: run, log to $OUT/NAME.log, report the exit status and the time
   local name=$1 limit=$2; shift 2
   [ "$name" = env ] || [[ "$STEPS" == *" $name "* ]] || return 0
@@ -42,6 +42,7 @@ step tests 170 python3 -m pytest -q -p no:cacheprovider -x tests/test_generator_
 step generator 170 python3 benchmarks/generator_speed.py --device cuda --seconds 1.5
 step batch64 60 python3 benchmarks/generator_speed.py --device cuda --resolutions 1024 --batches 32,64 --no-default \
   --seconds 1.5
+step gap 120 python3 benchmarks/render_throughput.py --gap --gpu-frames 320
 step render 300 python3 benchmarks/render_throughput.py --skip-throughput --skip-memory
 step demo 90 bash -c 'python3 examples/make_demo_song.py && time python3 -m musicvideo render examples/demo_song.wav \
   -o /tmp/demo.mp4 --overwrite --device cuda 2>&1 | tr "\r" "\n" | tail -n 3'

@@ -2,6 +2,7 @@
 
     python benchmarks/render_throughput.py                      # 256 px default checkpoint, 48 frames, memory rows
     python benchmarks/render_throughput.py --frames 96 --results benchmarks/RESULTS.md
+    python benchmarks/render_throughput.py --gap --gpu-frames 320   # GPU: where (a) loses against the generator
 
 Rows, all with the same generator (the embedded default checkpoint), frames, size and latents:
 
@@ -17,6 +18,8 @@ Rows, all with the same generator (the embedded default checkpoint), frames, siz
 Targets (issue 4): b/a <= 1.15 and c/b >= 2. Memory: peak RSS of a 10-minute render within 10 % of a 1-minute one,
 each in its own process (its own ``VmHWM``), at a low frame rate and a tiny generator so it finishes in
 minutes on a CPU. GPU rows (512 and 1024 px, config-f sized network in fp16) run only when CUDA is present.
+``--gap`` runs only the GPU rows that add (a)'s stages one at a time to the bare generator (fixed ws, per-frame
+noise scale, the walk, uint8, the host copy, then (a) itself); without CUDA, a 64-px smoke test of them.
 """
 
 from __future__ import annotations
@@ -253,6 +256,59 @@ def cuda_rows(frames: int, device: str = "cuda", resolutions: tuple[int, ...] = 
     return rows
 
 
+def gap_rows(frames: int, device: str = "cuda", res: int = 1024, channel_base: int = 32768,
+             batch: int | None = None) -> list[tuple[str, str]]:
+    """Where (a) loses against the bare generator: the generator on one fixed batch of ws, then adding one stage of
+    (a) at a time (per-frame noise scale, the walk's ws, the uint8 conversion, the copy to the host).
+
+    On an H200 (a) made 125-133 frames/s at 1024 px where the generator alone made 172; each row here is timed
+    like (a) (warm-up on the same shapes, then ``frames`` frames, synchronised at the end).
+    """
+    device = torch.device(device)
+    torch.backends.cudnn.benchmark = True
+    torch.manual_seed(0)
+    G = Generator(GeneratorConfig(img_resolution=res, z_dim=512, w_dim=512, channel_base=channel_base,
+                                  channel_max=512)).to(device).eval()
+    batch = batch or auto_batch_size(device, res, res)
+    rows: list[tuple[str, str]] = []
+
+    def stage(name: str, step) -> None:
+        for _ in range(2):  # the first pass warms up (cuDNN autotuning for these shapes)
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            t0 = time.perf_counter()
+            with torch.inference_mode():
+                for start in starts:
+                    step(start)
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            seconds = time.perf_counter() - t0
+        rows.append((f"{res} px gap: {name}, batch {batch}", f"{len(starts) * batch / seconds:.1f} frames/s"))
+
+    def walked(start: int):
+        b = walk.batch(start, start + batch)
+        return G.synthesis(b.ws, noise_mode="const", noise_scale=b.noise_scale)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        song = write_wav(Path(tmp) / "song.wav", demo_song(frames / FPS + 1, sample_rate=44100), 44100)
+        config = RenderConfig(fps=FPS, duration_s=frames / FPS, device=device.type)
+        walk = LatentWalk(G, clip_curves(song, config), config.walk, seed=config.seed, device=device)
+        fixed = walk.batch(0, batch)
+        starts = range(0, max(batch, frames - frames % batch), batch)  # whole batches only
+        stage("synthesis, fixed ws", lambda s: G.synthesis(fixed.ws, noise_mode="const"))
+        stage("+ per-frame noise scale", lambda s: G.synthesis(fixed.ws, noise_mode="const",
+                                                               noise_scale=fixed.noise_scale))
+        stage("+ the walk's ws", walked)
+        stage("+ uint8 RGB", lambda s: to_uint8_nhwc(walked(s)))
+        stage("+ copy to the host", lambda s: to_uint8_nhwc(walked(s)).cpu())
+        n = len(starts) * batch
+        short = dataclasses.replace(config, duration_s=n / FPS)
+        generator_only(G, song, short, device, batch)  # warm-up
+        a = generator_only(G, song, short, device, batch)
+        rows.append((f"{res} px gap: (a) itself (FrameBatches, as render), batch {batch}", f"{n / a:.1f} frames/s"))
+    return rows
+
+
 def throughput_rows(n: int, repeat: int, tmp: Path, song: Path | None = None,
                     start_s: float = 0.0) -> list[tuple[str, str]]:
     """Rows (a), (b), (c) and their ratios on the CPU with the embedded default generator.
@@ -361,8 +417,17 @@ def main() -> None:
     parser.add_argument("--song", type=Path, default=None,
                         help="rows (a)-(c) on this song instead of the synthesized demo song")
     parser.add_argument("--start", type=float, default=0.0, help="where in --song the frames start (seconds)")
+    parser.add_argument("--gap", action="store_true",
+                        help="only the GPU rows that split (a) into stages (where it loses against the generator)")
     parser.add_argument("--results", default=None, help="append the table to this Markdown file")
     args = parser.parse_args()
+    if args.gap:
+        os.environ.setdefault("MUSICVIDEO_CACHE_DIR", tempfile.mkdtemp(prefix="mv-gap-cache-"))
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+        res = 1024 if device == "cuda" else 64  # on a CPU only a smoke test of the rows
+        print(markdown_table(gap_rows(args.gpu_frames if device == "cuda" else 16, device, res=res,
+                                      channel_base=32768 if device == "cuda" else 1024)))
+        return
 
     rows: list[tuple[str, str]] = []
     with tempfile.TemporaryDirectory() as tmp:
