@@ -521,7 +521,7 @@ def cpu_generator_workers(device: torch.device, noise_mode: str, block_bytes: in
         ``CPU_BLOCK_BYTES`` (a large network at 512 or 1024 px, already at batch 1) a batch runs in the calling
         thread on all cores instead: only the main thread's malloc heap can keep such blocks for the next batch
         (``musicvideo.malloc``); in a generator thread they are mapped and page-faulted afresh every batch
-        (config-f at 1024 px: 1.4x the frames/s and 0.7x the memory, ``benchmarks/cpu_malloc.py``).
+        (config-f at 512 and 1024 px: 1.3x the frames/s and 0.6x the memory, ``benchmarks/cpu_malloc.py``).
 
     Returns
     -------

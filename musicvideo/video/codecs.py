@@ -248,7 +248,8 @@ def resolve_encoder(config: VideoConfig) -> str:
 
 # Where 4:2:0 chroma samples sit: "left" (on the even luma columns, between two rows) is H.264's and HEVC's
 # default and what render.to_yuv420 makes on the GPU. The RGB path's conversion puts them there too, and the
-# stream says so (decoders would otherwise differ: ffmpeg's converters assume "center" for an untagged stream).
+# encoder is told (x264 leaves its default untagged; an encoder that tags it says "left"). ffmpeg's own converter
+# assumes "center" whatever a stream says, so musicvideo's reader asks for "left" (probe.read_frames).
 CHROMA_LOCATION = "left"
 
 

@@ -30,8 +30,8 @@ import numpy as np
 from ..atomic import atomic_output, check_output_path, temporary_sibling
 from ..errors import AudioError, MusicVideoError, OutputError, require_file
 from ..ffmpeg import ffmpeg_exe
-from .codecs import (CHROMA_LOCATION, DNXHR_MIN_SIZE, VideoConfig, audio_args, audio_output_rate, check_container, needs_even_size,
-                     output_pix_fmt, resolve_encoder, video_args)
+from .codecs import (CHROMA_LOCATION, DNXHR_MIN_SIZE, VideoConfig, audio_args, audio_output_rate, check_container,
+                     needs_even_size, output_pix_fmt, resolve_encoder, video_args)
 from .probe import probe, read_header
 
 # ffmpeg lines that only say that something else failed; the message names the first line that is not one of them
@@ -221,7 +221,7 @@ def _video_filter(in_w: int, in_h: int, out_w: int, out_h: int, requested: tuple
     if pix_fmt != "rgb24":
         # one explicit conversion with the BT.709 matrix at studio range, and the frames tagged to say so
         # (the colour tags follow the frames, so players need not guess between BT.601 and BT.709); 4:2:0 chroma
-        # sited where H.264/HEVC put it by default and render.to_yuv420 puts it ("left", tagged in the stream)
+        # sited where H.264/HEVC put it by default and render.to_yuv420 puts it ("left", codecs.CHROMA_LOCATION)
         siting = f":out_chroma_loc={CHROMA_LOCATION}" if pix_fmt == "yuv420p" else ""
         steps.append("scale=out_color_matrix=bt709:out_range=tv:flags=lanczos+accurate_rnd+full_chroma_int"
                      + siting)
