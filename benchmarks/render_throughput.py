@@ -294,7 +294,9 @@ def gap_rows(frames: int, device: str = "cuda", res: int = 1024, channel_base: i
         config = RenderConfig(fps=FPS, duration_s=frames / FPS, device=device.type)
         walk = LatentWalk(G, clip_curves(song, config), config.walk, seed=config.seed, device=device)
         fixed = walk.batch(0, batch)
-        starts = range(0, max(batch, frames - frames % batch), batch)  # whole batches only
+        if frames < batch:
+            raise SystemExit(f"--gpu-frames must be at least the batch size ({batch}) for the gap rows")
+        starts = range(0, frames - frames % batch, batch)  # whole batches only
         stage("synthesis, fixed ws", lambda s: G.synthesis(fixed.ws, noise_mode="const"))
         stage("+ per-frame noise scale", lambda s: G.synthesis(fixed.ws, noise_mode="const",
                                                                noise_scale=fixed.noise_scale))
