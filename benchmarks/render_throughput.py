@@ -51,8 +51,8 @@ from musicvideo.generator import load_generator, save_native  # noqa: E402
 from musicvideo.generator.stylegan2 import Generator, GeneratorConfig  # noqa: E402
 from musicvideo.malloc import keep_freed_memory, supported as malloc_supported  # noqa: E402
 from musicvideo.motion import LatentWalk  # noqa: E402
-from musicvideo.render import (FrameBatches, auto_batch_size, cpu_generator_workers,  # noqa: E402
-                               largest_activation_bytes, render, to_uint8_nhwc)
+from musicvideo.render import (FrameBatches, auto_batch_size, largest_activation_bytes, render,  # noqa: E402
+                               to_uint8_nhwc)
 
 FPS = 30
 
@@ -80,10 +80,8 @@ def generator_only(G, song: Path, config: RenderConfig, device: torch.device, ba
     curves = clip_curves(song, config)
     t0 = time.perf_counter()
     walk = LatentWalk(G, curves, config.walk, seed=config.seed, device=device)
-    # the render's own batching: on the CPU, one single-threaded batch per core side by side
-    if workers is None:
-        image_bytes = largest_activation_bytes(G)
-        workers = cpu_generator_workers(device, config.walk.noise_mode, image_bytes and image_bytes * batch_size)
+    # the render's own batching (workers=None: as render chooses): on the CPU, one single-threaded batch per core
+    # side by side, or one batch in this thread for a network with maps too large for a thread's heap
     with keep_freed_memory(keep_memory and device.type == "cpu"):
         for frames in FrameBatches(G, walk, start=0, stop=walk.n_frames, batch_size=batch_size,
                                    noise_mode=config.walk.noise_mode, workers=workers):
@@ -289,13 +287,13 @@ def gap_rows(frames: int, device: str = "cuda", res: int = 1024, channel_base: i
         b = walk.batch(start, start + batch)
         return G.synthesis(b.ws, noise_mode="const", noise_scale=b.noise_scale)
 
+    if frames < batch:
+        raise SystemExit(f"--gpu-frames must be at least the batch size ({batch}) for the gap rows")
     with tempfile.TemporaryDirectory() as tmp:
         song = write_wav(Path(tmp) / "song.wav", demo_song(frames / FPS + 1, sample_rate=44100), 44100)
         config = RenderConfig(fps=FPS, duration_s=frames / FPS, device=device.type)
         walk = LatentWalk(G, clip_curves(song, config), config.walk, seed=config.seed, device=device)
         fixed = walk.batch(0, batch)
-        if frames < batch:
-            raise SystemExit(f"--gpu-frames must be at least the batch size ({batch}) for the gap rows")
         starts = range(0, frames - frames % batch, batch)  # whole batches only
         stage("synthesis, fixed ws", lambda s: G.synthesis(fixed.ws, noise_mode="const"))
         stage("+ per-frame noise scale", lambda s: G.synthesis(fixed.ws, noise_mode="const",

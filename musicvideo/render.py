@@ -556,8 +556,9 @@ class FrameBatches:
         Frames per batch at the start; :attr:`batch_size` holds the size in use.
     noise_mode : str
         Passed to ``synthesis``.
-    workers : int
-        Batches generated at once (see :func:`cpu_generator_workers`).
+    workers : int or None
+        Batches generated at once; None chooses as ``render`` does (:func:`cpu_generator_workers`, given the
+        largest feature map of a batch).
     log : callable, optional
         Receives one-line notices (batch size halved).
     convert : callable
@@ -565,9 +566,12 @@ class FrameBatches:
     """
 
     def __init__(self, generator: Any, walk: Any, *, start: int, stop: int, batch_size: int,
-                 noise_mode: str = "const", workers: int = 1, log: Callable[[str], None] | None = None,
+                 noise_mode: str = "const", workers: int | None = 1, log: Callable[[str], None] | None = None,
                  convert: Callable[[torch.Tensor], torch.Tensor] = to_uint8_nhwc) -> None:
         self.generator, self.walk, self.start, self.stop = generator, walk, start, stop
+        if workers is None:
+            image_bytes = largest_activation_bytes(generator)
+            workers = cpu_generator_workers(walk.device, noise_mode, image_bytes and image_bytes * batch_size)
         self.batch_size, self.noise_mode, self.workers, self.log = batch_size, noise_mode, max(1, workers), log
         self.convert = convert
 
@@ -675,7 +679,7 @@ def stream_frames(generator: Any, walk: Any, writer: Any, *, start: int, stop: i
     writer_keeps_frames : bool
         The writer holds on to the arrays it is given (a queueing writer): hand it copies.
     workers : int, optional
-        Batches generated at once; default :func:`cpu_generator_workers`.
+        Batches generated at once; default as :class:`FrameBatches` chooses for ``workers=None``.
 
     Returns
     -------
@@ -690,9 +694,6 @@ def stream_frames(generator: Any, walk: Any, writer: Any, *, start: int, stop: i
     pool = None
     if device.type == "cuda":
         pool = _HostBuffers(device, batch_size, QUEUE_BATCHES + 2)
-    if workers is None:
-        image_bytes = largest_activation_bytes(generator)
-        workers = cpu_generator_workers(device, noise_mode, image_bytes and image_bytes * batch_size)
     convert = to_yuv420 if getattr(writer, "input_format", "rgb24") == "yuv420p" else to_uint8_nhwc
     batches = FrameBatches(generator, walk, start=start, stop=stop, batch_size=batch_size, noise_mode=noise_mode,
                            workers=workers, log=log, convert=convert)
