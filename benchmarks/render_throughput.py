@@ -3,8 +3,10 @@
     python benchmarks/render_throughput.py                      # 256 px default checkpoint, 48 frames, memory rows
     python benchmarks/render_throughput.py --frames 96 --results benchmarks/RESULTS.md
     python benchmarks/render_throughput.py --gap --gpu-frames 320   # GPU: where (a) loses against the generator
+    python benchmarks/render_throughput.py --checkpoint net.safetensors --skip-memory   # (a)-(c) with your network
 
-Rows, all with the same generator (the embedded default checkpoint), frames, size and latents:
+Rows, all with the same generator (the embedded default checkpoint, or ``--checkpoint``), frames, size and
+latents:
 
 (a) generator only: the latent walk's batches through ``synthesis`` and to uint8 on the device, nothing encoded,
     batched as ``render`` batches them (on the CPU, one single-threaded batch per core at once, with malloc
@@ -96,7 +98,7 @@ PLAIN_MALLOC_CHILD = textwrap.dedent("""
     sys.path.insert(0, sys.argv[1])
     import render_throughput as rt
     song, n, batch = rt.Path(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
-    G = rt.load_generator(None, device="cpu")
+    G = rt.load_generator(sys.argv[5] or None, device="cpu")
     config = rt.RenderConfig(fps=rt.FPS, duration_s=n / rt.FPS, device="cpu")
     device = torch.device("cpu")
     rt.generator_only(G, song, config, device, batch, keep_memory=False)  # warm-up, as (a) had
@@ -106,10 +108,10 @@ PLAIN_MALLOC_CHILD = textwrap.dedent("""
 """)
 
 
-def plain_malloc_generator(song: Path, n: int, batch: int) -> tuple[float, float]:
+def plain_malloc_generator(song: Path, n: int, batch: int, checkpoint: Path | None = None) -> tuple[float, float]:
     """(a0) wall and CPU seconds of (a) with glibc's default malloc, in a fresh process (after a warm-up)."""
     done = subprocess.run([sys.executable, "-c", PLAIN_MALLOC_CHILD, str(Path(__file__).parent), str(song), str(n),
-                           str(batch)], capture_output=True, text=True)
+                           str(batch), str(checkpoint or "")], capture_output=True, text=True)
     if done.returncode != 0:
         raise SystemExit(f"(a0) child failed with {done.returncode}: {done.stderr[-2000:]}")
     wall, cpu = done.stdout.split()[-2:]
@@ -309,15 +311,16 @@ def gap_rows(frames: int, device: str = "cuda", res: int = 1024, channel_base: i
     return rows
 
 
-def throughput_rows(n: int, repeat: int, tmp: Path, song: Path | None = None,
-                    start_s: float = 0.0) -> list[tuple[str, str]]:
+def throughput_rows(n: int, repeat: int, tmp: Path, song: Path | None = None, start_s: float = 0.0,
+                    checkpoint: Path | None = None) -> list[tuple[str, str]]:
     """Rows (a), (b), (c) and their ratios on the CPU with the embedded default generator.
 
     ``song``: render ``n`` frames of this song from ``start_s`` instead of the synthesized demo song (the audio
-    encoder's share of (b) depends on the music).
+    encoder's share of (b) depends on the music). ``checkpoint``: this network instead of the default one (the
+    encoder's share of (b) depends on the generator's cost).
     """
     device = torch.device("cpu")
-    G = load_generator(None, device="cpu")  # the embedded default checkpoint
+    G = load_generator(checkpoint, device="cpu")  # None: the embedded default checkpoint
     size = G.img_resolution
     seconds = n / FPS
     label = f"{song.name} from {start_s:g} s" if song is not None else "the demo song (synthesized)"
@@ -345,7 +348,7 @@ def throughput_rows(n: int, repeat: int, tmp: Path, song: Path | None = None,
         b_mute = min(b_mute, full_pipeline(G, song, config, tmp / "b_mute.mp4", audio=False))
         # in a fresh process: malloc settings are process-wide, and glibc's adaptive threshold is off for good
         # once anything has been set, so this process cannot go back to the pristine defaults
-        a0_run, cpu0_run = plain_malloc_generator(song, n, batch)
+        a0_run, cpu0_run = plain_malloc_generator(song, n, batch, checkpoint)
         a_plain, cpu_plain = min(a_plain, a0_run), min(cpu_plain, cpu0_run)
         a, b = min(a, a_run), min(b, b_run)
         cpu_a, cpu_b = min(cpu_a, c1 - c0), min(cpu_b, c2 - c1)
@@ -354,6 +357,9 @@ def throughput_rows(n: int, repeat: int, tmp: Path, song: Path | None = None,
     preset = config.video.preset
     return [
         ("song", label),
+        ("generator", f"{checkpoint.name if checkpoint else 'the embedded default'}: {size} px, "
+                      f"{sum(p.numel() for p in G.parameters()) / 1e6:.2f} M parameters, "
+                      f"{1000 * cpu_a / n:.0f} CPU-ms per frame"),
         (f"(a) generator only, {size} px, {n} frames, batch {batch}", f"{a:.2f} s, {n / a:.2f} frames/s"),
         ("(a0) the same without keeping freed memory (glibc's default mmap/munmap)",
          f"{a_plain:.2f} s, {n / a_plain:.2f} frames/s; a0/a {a_plain / a:.3f}; CPU-s per frame "
@@ -417,6 +423,8 @@ def main() -> None:
     parser.add_argument("--song", type=Path, default=None,
                         help="rows (a)-(c) on this song instead of the synthesized demo song")
     parser.add_argument("--start", type=float, default=0.0, help="where in --song the frames start (seconds)")
+    parser.add_argument("--checkpoint", type=Path, default=None,
+                        help="rows (a)-(c) with this network instead of the embedded default checkpoint")
     parser.add_argument("--gap", action="store_true",
                         help="only the GPU rows that split (a) into stages (where it loses against the generator)")
     parser.add_argument("--results", default=None, help="append the table to this Markdown file")
@@ -434,7 +442,7 @@ def main() -> None:
         tmp = Path(tmp)
         os.environ["MUSICVIDEO_CACHE_DIR"] = str(tmp / "cache")
         if not args.skip_throughput:
-            rows += throughput_rows(args.frames, args.repeat, tmp, args.song, args.start)
+            rows += throughput_rows(args.frames, args.repeat, tmp, args.song, args.start, args.checkpoint)
         if not args.skip_memory:
             rows += memory_rows(args.memory_fps, tmp)
 
