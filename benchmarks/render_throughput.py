@@ -313,7 +313,7 @@ def gap_rows(frames: int, device: str = "cuda", res: int = 1024, channel_base: i
 
 def throughput_rows(n: int, repeat: int, tmp: Path, song: Path | None = None, start_s: float = 0.0,
                     checkpoint: Path | None = None) -> list[tuple[str, str]]:
-    """Rows (a), (b), (c) and their ratios on the CPU with the embedded default generator.
+    """Rows (a), (b), (c) and their ratios on the CPU with one generator (the embedded default unless given).
 
     ``song``: render ``n`` frames of this song from ``start_s`` instead of the synthesized demo song (the audio
     encoder's share of (b) depends on the music). ``checkpoint``: this network instead of the default one (the
@@ -453,9 +453,10 @@ def main() -> None:
     if args.results:
         command = "python benchmarks/render_throughput.py " + " ".join(sys.argv[1:])
         load = os.getloadavg()[0]
+        network = args.checkpoint.name if args.checkpoint else "embedded default checkpoint"
         text = (f"\n## Render throughput (render helper, issue 4 items 1, 2, 4)\n\n`{command.strip()}` on "
                 f"{platform.machine()} with {os.cpu_count()} cores, torch {torch.__version__}, load average "
-                f"{load:.1f}, {datetime.date.today()}. Same generator (embedded default checkpoint), frames, size "
+                f"{load:.1f}, {datetime.date.today()}. Same generator ({network}), frames, size "
                 "and latents in (a)-(c).\n\n" + table + "\n")
         with open(args.results, "a", encoding="utf-8") as f:
             f.write(text)
