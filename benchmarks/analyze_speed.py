@@ -33,7 +33,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from musicvideo.audio import AnalysisConfig, analyze, exact_fps, frame_count  # noqa: E402
 from musicvideo.audio.decode import decode_segment  # noqa: E402
 from musicvideo.audio.decode import PcmStream  # noqa: E402
-from musicvideo.audio.features import analyze_file, sample_features  # noqa: E402
+from musicvideo.audio.features import analyze_file  # noqa: E402
+from musicvideo.audio.frames import sample_features  # noqa: E402
 from musicvideo.audio.synth import demo_song, write_wav  # noqa: E402
 from musicvideo.ffmpeg import ffmpeg_exe  # noqa: E402
 

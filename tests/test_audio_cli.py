@@ -34,9 +34,18 @@ def test_analyze_writes_npz_csv_json(song, tmp_path, audio_cache, capsys):
     assert data["n_frames"] == expected and len(data["loudness"]) == expected and len(data["chroma"][0]) == 12
     with open(tmp_path / "features.csv") as fh:
         assert fh.readline().startswith("# musicvideo features")
-        rows = list(csv.DictReader(fh))
+        lines = fh.readlines()
+    comments = [line for line in lines if line.startswith("#")]  # the song-level values, before the rows
+    rows = list(csv.DictReader(line for line in lines if not line.startswith("#")))
+    assert [c.split(":")[0] for c in comments] == ["# beat_times_s", "# downbeat_times_s", "# section_starts_s",
+                                                   "# section_labels"]
     assert len(rows) == expected and float(rows[0]["times_s"]) == pytest.approx(1.0)
-    assert "chroma_C#" in rows[0]
+    assert "chroma_C#" in rows[0] and {"downbeat", "bar_index", "beat_in_bar", "section_label"} <= set(rows[0])
+    for key in ("beat_times_s", "downbeat_times_s", "beat_confidence", "section_starts_s", "section_labels"):
+        assert key in data
+    with np.load(tmp_path / "features.npz") as npz:
+        assert {"beat_times_s", "downbeat_times_s", "beat_confidence", "section_starts_s",
+                "section_labels"} <= set(npz.files)
     assert not list(tmp_path.glob(".*tmp-*"))  # no temporaries left
 
 

@@ -17,8 +17,8 @@ from ..errors import AudioError, OutputError, require_file
 from .cache import cache_key, file_hash, load_cached, store_cached
 from .curves import CurveConfig, ReactiveCurves, reactive_curves
 from .decode import AudioClip, audio_duration_s, decode_audio
-from .features import (AnalysisConfig, FrameFeatures, SongAnalysis, analyze_file, analyze_song, check_clip,
-                       sample_features)
+from .features import AnalysisConfig, SongAnalysis, analyze_file, analyze_song, check_clip
+from .frames import FrameFeatures, sample_features
 from .timing import exact_fps, frame_count, frame_times
 
 __all__ = [

@@ -1,21 +1,20 @@
-"""AudioClip + fps -> FrameFeatures: per-frame loudness, onsets, beats, HPSS, chroma and band energies.
+"""AudioClip -> SongAnalysis: whole-song loudness, onsets, HPSS, chroma, band energies, beats, bars and sections.
 
 Two steps, so that any clip of a song gives exactly the values of the whole song at the same times:
 
 1. :func:`analyze_file` (or :func:`analyze_song` for samples in memory) analyses the *whole* song once, at a fixed
    feature rate that does not depend on fps: a per-millisecond running power sum for loudness (pydub's RMS/dBFS,
-   vectorised), and, from the STFT of a 22.05 kHz mono mix, librosa onset strength, beat times and tempo, HPSS
-   percussive/harmonic loudness, chroma and bass/mid/treble energies. The song streams through in blocks (decoded
-   10 s at a time, the STFT, tempogram and HPSS a block of frames at a time), so memory does not grow with the
-   song beyond the feature-rate curves. This :class:`SongAnalysis` is what the cache stores.
-2. :func:`sample_features` reads those song-level curves at the frame times ``t_i = start + i / fps``.
+   vectorised), and, from the STFT of a 22.05 kHz mono mix, librosa onset strength, HPSS percussive/harmonic
+   loudness, chroma and bass/mid/treble energies; the song's musical time and form (beats, downbeats, sections)
+   come from :mod:`.structure`. The song streams through in blocks (decoded 10 s at a time, the STFT, tempogram
+   and HPSS a block of frames at a time), so memory does not grow with the song beyond the feature-rate curves.
+   This :class:`SongAnalysis` is what the cache stores.
+2. :func:`musicvideo.audio.frames.sample_features` reads it at the frame times ``t_i = start + i / fps``.
 """
 
 from __future__ import annotations
 
-import csv
 import dataclasses
-import json
 import math
 from dataclasses import dataclass
 from fractions import Fraction
@@ -87,6 +86,18 @@ class SongAnalysis:
         float64 beat times in seconds.
     tempo_bpm : float
         Tempo (0 when there is no beat).
+    beat_confidence : float
+        0..1, how far the beat can be trusted (near 0 for beatless music).
+    beat_confidence_curve : numpy.ndarray
+        float32 ``[K]`` local beat confidence.
+    downbeat_times_s : numpy.ndarray
+        float64 first beat of each bar.
+    beats_per_bar : int
+        Meter (0 without beats).
+    section_starts_s : numpy.ndarray
+        float64 section starts, the first at 0.
+    section_labels : numpy.ndarray
+        str, one label per section ("A", "B", ...; a returning part keeps its label).
     """
 
     source_rate: int
@@ -103,6 +114,12 @@ class SongAnalysis:
     treble: np.ndarray
     beat_times_s: np.ndarray
     tempo_bpm: float
+    beat_confidence: float
+    beat_confidence_curve: np.ndarray
+    downbeat_times_s: np.ndarray
+    beats_per_bar: int
+    section_starts_s: np.ndarray
+    section_labels: np.ndarray
 
     @property
     def duration_s(self) -> float:
@@ -123,141 +140,14 @@ class SongAnalysis:
         values["source_rate"] = int(values["source_rate"])
         values["n_samples"] = int(values["n_samples"])
         values["channels"] = int(values["channels"])
+        values["beats_per_bar"] = int(values["beats_per_bar"])
+        values["section_labels"] = np.asarray(values["section_labels"], dtype=str).reshape(-1)
         song = cls(**values)
         k = len(song.onset)
-        if any(len(getattr(song, n)) != k for n in ("percussive", "harmonic", "chroma", "bass", "mid", "treble")):
+        if any(len(getattr(song, n)) != k for n in ("percussive", "harmonic", "chroma", "bass", "mid", "treble",
+                                                     "beat_confidence_curve")):
             raise ValueError("inconsistent feature lengths")
         return song
-
-
-@dataclass
-class FrameFeatures:
-    """Per-frame features of a clip; every array has length ``n_frames`` (see DESIGN.md, "Time").
-
-    Attributes
-    ----------
-    fps : float
-        Frame rate (exact value in ``times_s``: frame ``i`` is at ``start_s + i / fps``).
-    start_s, duration_s : float
-        The clip in song time.
-    times_s : numpy.ndarray
-        Song time of each frame, seconds.
-    loudness_db : numpy.ndarray
-        pydub RMS in dBFS over the window centred on each frame (``SILENCE_DB`` for digital silence).
-    loudness : numpy.ndarray
-        ``loudness_db`` mapped from ``[floor_db, 0]`` to ``[0, 1]``.
-    onset : numpy.ndarray
-        librosa onset strength, 0..1 (1 = the song's strongest onsets).
-    beat : numpy.ndarray
-        1 on the frame nearest each beat, else 0.
-    beat_times_s : numpy.ndarray
-        Beat times inside the clip, song time in seconds.
-    tempo_bpm : float
-        Tempo of the song, beats per minute (0 without a beat).
-    percussive, harmonic : numpy.ndarray
-        Loudness of the HPSS parts, 0..1 on the same dB scale as ``loudness``.
-    chroma : numpy.ndarray
-        ``[n_frames, 12]`` pitch-class energy (C, C#, ..., B), each frame's maximum is 1 (0 in silence).
-    bass, mid, treble : numpy.ndarray
-        Band loudness (below ``bass_hz``, between, above ``treble_hz``), 0..1 on the same dB scale.
-    """
-
-    fps: float
-    start_s: float
-    duration_s: float
-    times_s: np.ndarray
-    loudness_db: np.ndarray
-    loudness: np.ndarray
-    onset: np.ndarray
-    beat: np.ndarray
-    beat_times_s: np.ndarray
-    tempo_bpm: float
-    percussive: np.ndarray
-    harmonic: np.ndarray
-    chroma: np.ndarray
-    bass: np.ndarray
-    mid: np.ndarray
-    treble: np.ndarray
-
-    PER_FRAME = ("times_s", "loudness_db", "loudness", "onset", "beat", "percussive", "harmonic", "bass", "mid",
-                 "treble")
-
-    @property
-    def n_frames(self) -> int:
-        """Number of frames."""
-        return len(self.times_s)
-
-    # ---------------------------------------------------------------- serialisation
-
-    def to_dict(self) -> dict:
-        """Plain-Python dict (lists and floats), e.g. for JSON."""
-        out: dict = {"fps": float(self.fps), "start_s": float(self.start_s), "duration_s": float(self.duration_s),
-                     "n_frames": self.n_frames, "tempo_bpm": float(self.tempo_bpm),
-                     "beat_times_s": [float(t) for t in self.beat_times_s]}
-        for name in self.PER_FRAME:
-            out[name] = [float(v) for v in getattr(self, name)]
-        out["chroma"] = [[float(v) for v in row] for row in self.chroma]
-        return out
-
-    def save(self, path: str | Path) -> Path:
-        """Write to ``path`` by extension: ``.npz`` (exact, loadable), ``.csv`` (one row per frame) or ``.json``.
-
-        The caller provides atomicity (see :func:`musicvideo.audio.analyze_to_file`); this writes ``path`` directly.
-
-        Parameters
-        ----------
-        path : str or Path
-            Output file.
-
-        Returns
-        -------
-        Path
-            ``path``.
-        """
-        p = Path(path)
-        suffix = p.suffix.lower()
-        if suffix == ".npz":
-            arrays = {f.name: np.asarray(getattr(self, f.name)) for f in dataclasses.fields(self)}
-            np.savez_compressed(p, **arrays)
-        elif suffix == ".json":
-            p.write_text(json.dumps(self.to_dict()), encoding="utf-8")
-        elif suffix == ".csv":
-            with open(p, "w", newline="", encoding="utf-8") as fh:
-                fh.write(f"# musicvideo features: fps={float(self.fps):.6f} start_s={self.start_s:.6f} "
-                         f"duration_s={self.duration_s:.6f} tempo_bpm={self.tempo_bpm:.3f} "
-                         f"n_beats={len(self.beat_times_s)}\n")
-                writer = csv.writer(fh)
-                writer.writerow(["frame", *self.PER_FRAME, *(f"chroma_{c}" for c in PITCH_CLASSES)])
-                columns = [getattr(self, n) for n in self.PER_FRAME]
-                for i in range(self.n_frames):
-                    writer.writerow([i, *(f"{c[i]:.6g}" for c in columns), *(f"{v:.4g}" for v in self.chroma[i])])
-        else:
-            raise OutputError(f"unknown features format {p.suffix or '(none)'} for {p} (use .npz, .csv or .json)")
-        return p
-
-    @classmethod
-    def load(cls, path: str | Path) -> "FrameFeatures":
-        """Read features written by :meth:`save` as ``.npz``.
-
-        Parameters
-        ----------
-        path : str or Path
-            An ``.npz`` file.
-
-        Returns
-        -------
-        FrameFeatures
-        """
-        p = require_file(path, "features file", AudioError)
-        try:
-            with np.load(p, allow_pickle=False) as data:
-                values = {}
-                for f in dataclasses.fields(cls):
-                    a = data[f.name]
-                    values[f.name] = float(a) if a.ndim == 0 else a
-        except (KeyError, ValueError, OSError) as exc:
-            raise AudioError(f"not a musicvideo features .npz: {p} ({exc})") from None
-        return cls(**values)
 
 
 # ---------------------------------------------------------------- song-level analysis
@@ -457,37 +347,10 @@ def spectral_features(y: np.ndarray, config: AnalysisConfig) -> dict[str, np.nda
     return stream.result()
 
 
-def mean_tempogram(onset: np.ndarray, *, sr: int, hop_length: int, ac_size_s: float = 8.0,
-                   block_frames: int = STFT_BLOCK_FRAMES) -> np.ndarray:
-    """librosa's tempogram of ``onset`` averaged over time, ``block_frames`` columns at a time.
-
-    ``librosa.beat.beat_track`` estimates the tempo from this mean, but builds the whole tempogram first: an
-    ``[ac_size_s * feature_rate, K]`` float32 matrix and its FFT autocorrelation, 450 MB for a 10-minute song.
-    The columns are independent windows of the (centred, ramp-padded) onset envelope, so blocks of them give the
-    same mean.
-
-    Returns
-    -------
-    numpy.ndarray
-        ``[win_length, 1]``, for ``librosa.feature.tempo(tg=...)``.
-    """
-    import librosa
-
-    win = int(librosa.time_to_frames(ac_size_s, sr=sr, hop_length=hop_length))
-    n = len(onset)
-    padded = np.pad(onset, win // 2, mode="linear_ramp", end_values=[0, 0])
-    total = np.zeros(win, np.float64)
-    for k0 in range(0, n, block_frames):
-        k1 = min(k0 + block_frames, n)
-        tg = librosa.feature.tempogram(onset_envelope=padded[k0:k1 - 1 + win], sr=sr, hop_length=hop_length,
-                                       win_length=win, center=False)
-        total += tg.sum(axis=1, dtype=np.float64)
-    return (total / max(n, 1)).astype(np.float32)[:, None]
-
-
 def hpss_power(mel: np.ndarray, *, kernel_size: int,
-               block_frames: int = STFT_BLOCK_FRAMES) -> tuple[np.ndarray, np.ndarray]:
-    """Harmonic and percussive power per frame (``librosa.decompose.hpss`` summed over bins), in time blocks.
+               block_frames: int = STFT_BLOCK_FRAMES) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Harmonic and percussive power per frame (``librosa.decompose.hpss`` summed over bins), in time blocks,
+    and the percussive mel spectrogram itself (the beat tracker's input).
 
     HPSS median-filters along time (harmonic) and frequency (percussive), then masks elementwise, so a block
     with ``kernel_size`` frames of context on each side gives exactly the whole spectrogram's columns without
@@ -496,31 +359,21 @@ def hpss_power(mel: np.ndarray, *, kernel_size: int,
     Returns
     -------
     tuple of numpy.ndarray
-        ``(harmonic, percussive)``, each ``[K]``.
+        ``(harmonic, percussive)``, each ``[K]``, and ``percussive_mel`` ``[n_mels, K]``.
     """
     import librosa
 
     n = mel.shape[1]
     harmonic, percussive = np.zeros(n, mel.dtype), np.zeros(n, mel.dtype)
+    percussive_mel = np.zeros_like(mel)
     for k0 in range(0, n, block_frames):
         k1 = min(k0 + block_frames, n)
         a, b = max(k0 - kernel_size, 0), min(k1 + kernel_size, n)
         h, p = librosa.decompose.hpss(mel[:, a:b], kernel_size=kernel_size)
         harmonic[k0:k1] = h[:, k0 - a:k1 - a].sum(axis=0)
-        percussive[k0:k1] = p[:, k0 - a:k1 - a].sum(axis=0)
-    return harmonic, percussive
-
-
-def _refine_tempo(beat_times: np.ndarray, tempo_guess: float) -> float:
-    """Mean beat period of the steady part: far finer than the tempogram's lag grid."""
-    if len(beat_times) < 2:
-        return float(tempo_guess) if len(beat_times) else 0.0
-    intervals = np.diff(beat_times)
-    period = 60.0 / tempo_guess if tempo_guess > 0 else float(np.median(intervals))
-    steady = intervals[np.abs(intervals - period) < 0.25 * period]
-    if len(steady) == 0:
-        steady = intervals
-    return float(60.0 / np.mean(steady))
+        percussive_mel[:, k0:k1] = p[:, k0 - a:k1 - a]
+        percussive[k0:k1] = percussive_mel[:, k0:k1].sum(axis=0)
+    return harmonic, percussive, percussive_mel
 
 
 def analyze_song(clip: AudioClip, config: AnalysisConfig | None = None) -> SongAnalysis:
@@ -585,6 +438,8 @@ def _analyze(cum: np.ndarray, spectra: dict[str, np.ndarray], *, source_rate: in
     """The song-level curves from the millisecond power sums and the STFT curves of :class:`SpectralStream`."""
     import librosa
 
+    from .structure import analyze_structure
+
     cfg = config
     sr, hop = cfg.sample_rate, cfg.hop_length
     mel = spectra["mel"]
@@ -593,19 +448,7 @@ def _analyze(cum: np.ndarray, spectra: dict[str, np.ndarray], *, source_rate: in
     onset = librosa.onset.onset_strength(S=librosa.power_to_db(mel, ref=1.0, top_db=None, amin=1e-10), sr=sr,
                                          hop_length=hop)[:k]
     onset = np.nan_to_num(onset).astype(np.float32)
-    if np.any(onset > 0) and np.max(mel) > 1e-10:
-        tempo = librosa.feature.tempo(tg=mean_tempogram(onset, sr=sr, hop_length=hop), sr=sr, hop_length=hop,
-                                      start_bpm=cfg.start_bpm)
-        tempo, beats = librosa.beat.beat_track(onset_envelope=onset, sr=sr, hop_length=hop, bpm=float(tempo[0]),
-                                               tightness=cfg.tightness, trim=cfg.trim_beats, units="time")
-        tempo_guess = float(np.atleast_1d(tempo)[0])
-        beat_times = np.asarray(beats, dtype=np.float64)
-        scale = float(np.percentile(onset, 99.5)) or float(np.max(onset))
-        onset = np.clip(onset / scale, 0.0, 1.0)
-    else:  # silence: no beats, zeros everywhere
-        tempo_guess, beat_times = 0.0, np.zeros(0)
-        onset = np.zeros(k, np.float32)
-    tempo_bpm = _refine_tempo(beat_times, tempo_guess)
+    silent = not (np.any(onset > 0) and np.max(mel) > 1e-10)
 
     # Loudness of parts of the spectrum on the dBFS scale of ``loudness`` (Parseval for a Hann-windowed STFT:
     # twice the one-sided power sum over sum(window^2) * n_fft is the mean square; a full-scale sine is -3 dB).
@@ -614,14 +457,15 @@ def _analyze(cum: np.ndarray, spectra: dict[str, np.ndarray], *, source_rate: in
     def part_loudness(frame_power: np.ndarray) -> np.ndarray:
         return _db_to_unit(_rms_to_db(np.sqrt(np.maximum(frame_power, 0.0) * parseval)), cfg.floor_db)
 
+    percussive_mel = None
     if cfg.hpss:
-        harmonic_mel, percussive_mel = hpss_power(mel, kernel_size=cfg.hpss_kernel)
+        harmonic_mel, percussive_sum, percussive_mel = hpss_power(mel, kernel_size=cfg.hpss_kernel)
         # HPSS on the mel spectrogram (8x fewer bins than the STFT: seconds instead of tens of seconds);
         # each part's share of the mel power, applied to the linear power, keeps the dB scale.
         total_mel = np.maximum(mel.sum(axis=0), 1e-30)
         frame_power = spectra["frame_power"]
         harmonic = part_loudness(frame_power * harmonic_mel / total_mel)
-        percussive = part_loudness(frame_power * percussive_mel / total_mel)
+        percussive = part_loudness(frame_power * percussive_sum / total_mel)
     else:
         harmonic = percussive = np.zeros(k, np.float32)
 
@@ -629,74 +473,23 @@ def _analyze(cum: np.ndarray, spectra: dict[str, np.ndarray], *, source_rate: in
     chroma[np.max(mel, axis=0) <= 1e-10] = 0.0  # pure silence has no pitch
     bands = [part_loudness(band) for band in spectra["bands"]]
 
+    form = analyze_structure(mel=mel, percussive_mel=percussive_mel, onset=onset, chroma=chroma, sr=sr,
+                             hop_length=hop, duration_s=n_samples / source_rate, start_bpm=cfg.start_bpm,
+                             tightness=cfg.tightness, trim_beats=cfg.trim_beats)
+    if silent:
+        onset = np.zeros(k, np.float32)
+    else:
+        scale = float(np.percentile(onset, 99.5)) or float(np.max(onset))
+        onset = np.clip(onset / scale, 0.0, 1.0)
+
     return SongAnalysis(source_rate=source_rate, n_samples=n_samples, channels=channels, power_cumsum=cum,
                         feature_rate=sr / hop, onset=onset.astype(np.float32), percussive=percussive,
                         harmonic=harmonic, chroma=chroma, bass=bands[0], mid=bands[1], treble=bands[2],
-                        beat_times_s=beat_times, tempo_bpm=tempo_bpm)
-
-
-# ---------------------------------------------------------------- frame sampling
-
-
-def nearest_frames(times_s: np.ndarray, events_s: np.ndarray, fps: float | Fraction) -> np.ndarray:
-    """Index of the frame nearest each event, -1 for events more than half a frame outside the clip."""
-    if len(times_s) == 0 or len(events_s) == 0:
-        return np.full(len(events_s), -1, np.int64)
-    half = 0.5 / float(fps)
-    right = np.clip(np.searchsorted(times_s, events_s), 0, len(times_s) - 1)
-    left = np.clip(right - 1, 0, len(times_s) - 1)
-    pick = np.where(np.abs(times_s[left] - events_s) <= np.abs(times_s[right] - events_s), left, right)
-    ok = np.abs(times_s[pick] - events_s) <= half + 1e-9
-    return np.where(ok, pick, -1)
-
-
-def sample_features(song: SongAnalysis, *, fps: float | Fraction, start_s: float, n_frames: int,
-                    duration_s: float, config: AnalysisConfig | None = None) -> FrameFeatures:
-    """Read song-level curves at the frame times ``start + i / fps``.
-
-    Parameters
-    ----------
-    song : SongAnalysis
-        From :func:`analyze_song` (or the cache).
-    fps : float or Fraction
-        Frame rate.
-    start_s : float
-        Song time of frame 0.
-    n_frames : int
-        Number of frames.
-    duration_s : float
-        Clip length recorded in the result.
-    config : AnalysisConfig, optional
-        Must be the config the song was analysed with (for the loudness window and dB floor).
-
-    Returns
-    -------
-    FrameFeatures
-    """
-    cfg = config or AnalysisConfig()
-    times = frame_times(start_s, n_frames, fps)
-    loud_db = loudness_db_at(song, times, cfg.loudness_window_s)
-    k = len(song.onset)
-    feature_times = np.arange(k) / song.feature_rate
-
-    past_end = times >= song.duration_s
-
-    def at(values: np.ndarray) -> np.ndarray:
-        out = np.interp(times, feature_times, values).astype(np.float32)
-        out[past_end] = 0.0  # a frame after the last sample hears silence
-        return out
-
-    chroma = np.stack([at(song.chroma[:, c]) for c in range(12)], axis=1) if n_frames else np.zeros((0, 12))
-    beat_frames = nearest_frames(times, song.beat_times_s, fps)
-    beat = np.zeros(n_frames, np.float32)
-    beat[beat_frames[beat_frames >= 0]] = 1.0
-    inside = song.beat_times_s[beat_frames >= 0]
-    return FrameFeatures(fps=float(fps), start_s=float(start_s), duration_s=float(duration_s),
-                         times_s=times, loudness_db=loud_db, loudness=_db_to_unit(loud_db, cfg.floor_db),
-                         onset=at(song.onset), beat=beat, beat_times_s=inside.astype(np.float64),
-                         tempo_bpm=float(song.tempo_bpm), percussive=at(song.percussive),
-                         harmonic=at(song.harmonic), chroma=chroma.astype(np.float32), bass=at(song.bass),
-                         mid=at(song.mid), treble=at(song.treble))
+                        beat_times_s=form.beat_times_s, tempo_bpm=form.tempo_bpm,
+                        beat_confidence=form.beat_confidence,
+                        beat_confidence_curve=form.beat_confidence_curve,
+                        downbeat_times_s=form.downbeat_times_s, beats_per_bar=form.beats_per_bar,
+                        section_starts_s=form.section_starts_s, section_labels=form.section_labels)
 
 
 def check_clip(song_duration_s: float, start_s: float, duration_s: float | None,
