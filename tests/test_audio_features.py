@@ -11,6 +11,7 @@ from musicvideo.audio import AnalysisConfig, analyze, decode_audio, exact_fps, f
 from musicvideo.audio.decode import decode_segment
 from musicvideo.audio.features import analyze_song, loudness_db_at
 from musicvideo.audio.synth import beat_times, click_track, loud_quiet_song, tone_with_envelope
+from musicvideo.errors import AudioError
 
 from _audio_helpers import audio_cache, beat_f_measure, wav  # noqa: F401 - fixture
 
@@ -142,7 +143,9 @@ def test_clip_shorter_than_one_frame_gives_one_frame(tmp_path, audio_cache):
 
 def test_duration_past_the_end(tmp_path, audio_cache):
     song = wav(tmp_path / "beat.wav", loud_quiet_song(3.0, sample_rate=SR), SR)
-    f = analyze(song, fps=30, start_s=1.0, duration_s=100.0)  # far past the end: clamped
+    with pytest.raises(AudioError, match=r"runs past the end of beat.wav \(3.000 s long\)"):
+        analyze(song, fps=30, start_s=1.0, duration_s=100.0)  # far past the end: refused, as render refuses it
+    f = analyze(song, fps=30, start_s=1.0, duration_s=2.0)
     assert f.n_frames == 60 and f.duration_s == pytest.approx(2.0)
     g = analyze(song, fps=30, start_s=1.0, duration_s=2.01)  # within a frame: kept, ceil(60.3) = 61 frames
     assert g.n_frames == 61 and g.times_s[-1] == 3.0

@@ -76,7 +76,7 @@ def analyze(path: str | Path, *, fps: float | Fraction | str, start_s: float = 0
         Clip start in seconds.
     duration_s : float, optional
         Clip length in seconds (default: to the end). Kept exactly when it ends within one frame of the song's
-        end (as ``render`` allows); clamped to the end of the song when it runs further.
+        end; a clip that runs further is refused, as ``render`` and ``preview`` refuse it (:func:`check_clip`).
     config : AnalysisConfig, optional
         Analysis knobs.
     cache : bool
@@ -89,7 +89,7 @@ def analyze(path: str | Path, *, fps: float | Fraction | str, start_s: float = 0
     Raises
     ------
     AudioError, ConfigError
-        Unreadable song, fps <= 0, start past the end, duration <= 0.
+        Unreadable song, fps <= 0, start or end past the end of the song, duration <= 0.
 
     Examples
     --------
@@ -100,7 +100,7 @@ def analyze(path: str | Path, *, fps: float | Fraction | str, start_s: float = 0
     rate = exact_fps(fps)
     cfg = config or AnalysisConfig()
     song = analyze_song_cached(path, cfg, cache=cache)
-    clip_s = check_clip(song.duration_s, float(start_s), duration_s, rate)
+    clip_s = check_clip(song.duration_s, float(start_s), duration_s, rate, song_name=Path(path).name)
     n = max(frame_count(clip_s, rate), 1)  # a clip shorter than one frame still shows one frame
     return sample_features(song, fps=rate, start_s=float(start_s), n_frames=n, duration_s=clip_s, config=cfg)
 

@@ -493,27 +493,29 @@ def _analyze(cum: np.ndarray, spectra: dict[str, np.ndarray], *, source_rate: in
 
 
 def check_clip(song_duration_s: float, start_s: float, duration_s: float | None,
-               fps: float | Fraction | None = None) -> float:
+               fps: float | Fraction | None = None, *, song_name: str = "the song") -> float:
     """Validate a clip against the song; return its duration.
 
-    A duration that runs past the end by more than one frame is clamped to the end of the song; within a frame
-    the requested duration is kept, so the clip has exactly ``ceil(duration_s * fps)`` frames as the caller
-    computed (frames past the end read as silence).
+    The one past-the-end rule of ``analyze``, ``preview`` and ``render``: a clip that runs past the end of the song
+    by more than one frame is refused, with the song's length; within a frame the requested duration is kept, so
+    the clip has exactly ``ceil(duration_s * fps)`` frames as the caller computed (frames past the end read as
+    silence).
 
     Raises
     ------
     AudioError
-        Negative or non-finite start, start at or past the end, non-positive duration.
+        Negative or non-finite start, start at or past the end, non-positive duration, a clip past the end.
     """
     if not math.isfinite(start_s) or start_s < 0:
         raise AudioError(f"--start must be >= 0 seconds, got {start_s}")
     if start_s >= song_duration_s:
-        raise AudioError(f"--start {start_s:g} s is past the end of the song ({song_duration_s:.2f} s long)")
+        raise AudioError(f"--start {start_s:g} s is past the end of {song_name} ({song_duration_s:.3f} s long)")
     if duration_s is None:
         return song_duration_s - start_s
     if not math.isfinite(duration_s) or duration_s <= 0:
         raise AudioError(f"--duration must be > 0 seconds, got {duration_s}")
     slack = 1.0 / float(fps) if fps else 1e-3
     if start_s + duration_s > song_duration_s + slack:
-        return song_duration_s - start_s
+        raise AudioError(f"the clip ({start_s:g} s + {duration_s:g} s) runs past the end of {song_name} "
+                         f"({song_duration_s:.3f} s long); use a shorter --duration or leave it out")
     return float(duration_s)
