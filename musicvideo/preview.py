@@ -77,14 +77,13 @@ def draw_curves(song: str | Path, features, curves, *, size: tuple[int, int] = P
     fig = Figure(figsize=(width / 100, height / 100), dpi=100)
     axes = fig.subplots(4, 1, sharex=True, gridspec_kw={"height_ratios": [1.1, 1, 1, 1]})
     fontsize = 8 if small else 10
-    beats = np.asarray(features.beat_times_s)
 
     wt, low, high = _waveform_envelope(song, start, end, columns=min(width * 2, 4000))
     ax = axes[0]
     ax.fill_between(wt, low, high, color="#4c72b0", linewidth=0)
     ax.set_ylim(-1.05, 1.05)
     ax.set_ylabel("waveform", fontsize=fontsize)
-    ax.vlines(beats, -1.05, 1.05, color="#dd8452", linewidth=0.8, alpha=0.8, label="beats")
+    _draw_bar_lines(ax, features, -1.05, 1.05)
     _legend_above(ax, fontsize)
 
     ax = axes[1]
@@ -97,7 +96,7 @@ def draw_curves(song: str | Path, features, curves, *, size: tuple[int, int] = P
     ax = axes[2]
     ax.plot(t, features.onset, color="#8172b3", linewidth=0.8, label="onset strength")
     ax.plot(t, curves.pulse, color="#dd8452", linewidth=1.4, label="pulse (beats)")
-    ax.vlines(beats, 0, 1.05, color="#dd8452", linewidth=0.6, alpha=0.35)
+    _draw_bar_lines(ax, features, 0, 1.05, legend=False, alpha=0.35)
     ax.set_ylim(-0.03, 1.05)
     ax.set_ylabel("onsets / pulse", fontsize=fontsize)
     _legend_above(ax, fontsize)
@@ -113,15 +112,62 @@ def draw_curves(song: str | Path, features, curves, *, size: tuple[int, int] = P
 
     for ax in axes:
         ax.set_xlim(start, max(end, start + 1e-3))
-        ax.grid(True, alpha=0.25)
+        ax.grid(True, axis="y", alpha=0.25)
         ax.tick_params(labelsize=fontsize - 1)
+    _draw_sections(axes, features, start, end, fontsize)
     if title is None:
-        fps = float(features.fps)
-        title = (f"{Path(song).name}  —  {features.tempo_bpm:.1f} BPM, {len(beats)} beats, "
-                 f"{features.n_frames} frames at {fps:.6g} fps, {start:.2f}–{end:.2f} s")
+        title = _title(Path(song).name, features, start, end)
     fig.suptitle(title, fontsize=fontsize + 1)
     fig.tight_layout(rect=(0, 0, 1, 0.98) if not small else (0, 0, 1, 0.97), h_pad=0.6)
     return fig, list(axes)
+
+
+SECTION_COLOURS = ("#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860", "#da8bc3", "#8c8c8c",
+                   "#ccb974", "#64b5cd")  # one per section label, in order of first appearance
+BEAT_RGB, DOWNBEAT_RGB = "#dd8452", "#222222"
+
+
+def _draw_bar_lines(ax, features, low: float, high: float, *, legend: bool = True, alpha: float = 0.8) -> None:
+    """Beats as thin orange lines, downbeats (bar starts) as heavier dark ones on top."""
+    beats = np.asarray(features.beat_times_s)
+    downbeats = np.asarray(features.downbeat_times_s)
+    others = beats[~np.isin(np.round(beats, 6), np.round(downbeats, 6))]
+    ax.vlines(others, low, high, color=BEAT_RGB, linewidth=0.7, alpha=alpha, label="beats" if legend else None)
+    ax.vlines(downbeats, low, high, color=DOWNBEAT_RGB, linewidth=1.6, alpha=alpha,
+              label="downbeats (bar 1)" if legend else None)
+
+
+def _draw_sections(axes, features, start: float, end: float, fontsize: int) -> None:
+    """The song's sections as coloured bands behind every plot, labelled at the top of the first one."""
+    starts = np.asarray(features.section_starts_s, np.float64)
+    labels = [str(x) for x in features.section_labels]
+    if len(starts) == 0:
+        return
+    order = list(dict.fromkeys(labels))  # colours by label, so a returning part has its first colour
+    stops = np.append(starts[1:], np.inf)
+    for a, b, label in zip(starts, stops, labels):
+        a, b = max(a, start), min(b, end)
+        if b <= a:
+            continue
+        colour = SECTION_COLOURS[order.index(label) % len(SECTION_COLOURS)]
+        for ax in axes:
+            ax.axvspan(a, b, color=colour, alpha=0.10, linewidth=0, zorder=0)
+        axes[0].text(a, 0.97, f" {label} ", transform=axes[0].get_xaxis_transform(), ha="left", va="top",
+                     fontsize=fontsize + 1, fontweight="bold", color="white", clip_on=True, zorder=5,
+                     bbox={"boxstyle": "square,pad=0.15", "facecolor": colour, "edgecolor": "none"})
+
+
+def _title(name: str, features, start: float, end: float) -> str:
+    """Song, tempo and meter, beat confidence, the sections, and the clip's frames."""
+    confidence = float(features.beat_confidence)
+    if len(features.beat_times_s) == 0 and features.tempo_bpm <= 0:
+        beat = f"no steady beat (beat confidence {confidence:.2f})"
+    else:
+        meter = f", {int(features.beats_per_bar)}/4" if features.beats_per_bar else ""
+        beat = f"{features.tempo_bpm:.1f} BPM{meter}, beat confidence {confidence:.2f}"
+    form = " ".join(str(x) for x in features.section_labels)
+    return (f"{name}  —  {beat}  —  sections {form}  —  {features.n_frames} frames at "
+            f"{float(features.fps):.6g} fps, {start:.2f}–{end:.2f} s")
 
 
 def _render_rgb(fig) -> np.ndarray:
