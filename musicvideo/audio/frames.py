@@ -271,7 +271,7 @@ def sample_features(song: SongAnalysis, *, fps: float | Fraction, start_s: float
     beat, beats_inside = _event_frames(times, song.beat_times_s, fps)
     downbeat, downbeats_inside = _event_frames(times, song.downbeat_times_s, fps)
     where = frame_positions(times, beat_times_s=song.beat_times_s, downbeat_times_s=song.downbeat_times_s,
-                            section_starts_s=song.section_starts_s)
+                            section_starts_s=song.section_starts_s, tolerance_s=0.5 / float(fps))
     return FrameFeatures(fps=float(fps), start_s=float(start_s), duration_s=float(duration_s),
                          times_s=times, loudness_db=loud_db, loudness=_db_to_unit(loud_db, cfg.floor_db),
                          onset=at(song.onset), beat=beat, beat_times_s=beats_inside,

@@ -110,7 +110,7 @@ class FramePositions:
 
 
 def frame_positions(times_s: np.ndarray, *, beat_times_s: np.ndarray, downbeat_times_s: np.ndarray,
-                    section_starts_s: np.ndarray) -> FramePositions:
+                    section_starts_s: np.ndarray, tolerance_s: float = 0.0) -> FramePositions:
     """Bar index, beat in bar and section index of each frame time.
 
     Parameters
@@ -119,14 +119,17 @@ def frame_positions(times_s: np.ndarray, *, beat_times_s: np.ndarray, downbeat_t
         Frame times in song seconds.
     beat_times_s, downbeat_times_s, section_starts_s : numpy.ndarray
         The whole song's beats, downbeats and section starts.
+    tolerance_s : float
+        A frame up to this much before an event already counts as at it. Half a frame makes the frame that
+        shows a beat (the nearest one) the first of that beat, so a frame marked as a downbeat is beat 1.
 
     Returns
     -------
     FramePositions
     """
+    # plus a tiny epsilon: a frame that lands on an event (up to float error) counts as at it
+    eps = float(tolerance_s) + 1e-6
     t = np.asarray(times_s, np.float64)
-    # a tiny tolerance: a frame that lands on a beat time (up to float error) counts as on it
-    eps = 1e-6
     bar = np.searchsorted(np.asarray(downbeat_times_s, np.float64), t + eps, side="right") - 1
     beat_in_bar = np.zeros(len(t), np.int64)
     if len(downbeat_times_s) and len(beat_times_s):
