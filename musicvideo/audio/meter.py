@@ -1,4 +1,18 @@
-"""Meter: beat times -> downbeats, beats per bar and each beat's place in its bar."""
+"""Meter: beat times -> downbeats, beats per bar and each beat's place in its bar.
+
+What marks a bar's first beat, heard at the beats themselves:
+
+- **harmony changes** there: chords and bass notes change on downbeats far more than elsewhere (novelty of the
+  beat-synchronous chroma and of the low, harmonic part of the mel spectrum);
+- **the kick** plays there (low-band percussive onsets) and the snare rarely does (backbeats are 2 and 4);
+- **accents**: the full-band onset is often louder there.
+
+Each beat gets a "downbeat evidence" score from these (z-scored over the song, weighted); a Viterbi pass over the
+beats with states "position in the bar" then finds, for 3 and for 4 beats per bar, the bars that collect the most
+evidence, where moving the bar line (a phase jump) costs a penalty except across a gap in the beats or an abrupt
+tempo change. The meter is the one whose bars explain the evidence best, helped by how strongly the features repeat
+at one bar's lag.
+"""
 
 from __future__ import annotations
 
@@ -26,27 +40,218 @@ class Meter:
     beat_in_bar: np.ndarray
 
 
+# Weights of the downbeat evidence (each feature z-scored over the song first).
+WEIGHTS = {
+    "chroma_change": 1.0,  # chord change into the beat (cosine distance of beat-synchronous chroma)
+    "bass_change": 0.7,  # bass note change (low harmonic mel spectrum)
+    "kick": 0.6,  # low-band percussive onset at the beat
+    "snare": -0.3,  # mid/high percussive onset at the beat: backbeats, not downbeats
+    "accent": 0.2,  # full-band onset at the beat
+}
+
+
 def find_meter(beat_times_s: np.ndarray, *, mel: np.ndarray, percussive_mel: np.ndarray | None,
-               chroma: np.ndarray, sr: int, hop_length: int) -> Meter:
+               chroma: np.ndarray, sr: int, hop_length: int, meters: tuple[int, ...] = (3, 4),
+               jump_penalty: float = 12.0) -> Meter:
     """Downbeats and beats per bar from features sampled at the beats.
 
     Parameters
     ----------
     beat_times_s : numpy.ndarray
-        Beat times in seconds (from :func:`musicvideo.audio.beats.track_beats`).
+        Beat times in seconds (from :func:`musicvideo.audio.beats.track_beats`), increasing; may have gaps (a
+        free-time intro or break without beats).
     mel, percussive_mel : numpy.ndarray
         ``[n_mels, K]`` mel power spectrogram and its percussive part (None when HPSS is off).
     chroma : numpy.ndarray
         ``[K, 12]`` chroma.
     sr, hop_length : int
         Feature frame ``k`` is at ``k * hop_length / sr`` seconds.
+    meters : tuple of int
+        Beats per bar to choose from.
+    jump_penalty : float
+        Cost (in units of the z-scored evidence) of moving the bar line within a run of steady beats.
 
     Returns
     -------
     Meter
+
+    Examples
+    --------
+    >>> m = find_meter(np.zeros(0), mel=np.zeros((128, 10)), percussive_mel=None, chroma=np.zeros((10, 12)),
+    ...                sr=22050, hop_length=512)
+    >>> m.beats_per_bar, len(m.downbeat_times_s)
+    (0, 0)
     """
-    n = len(beat_times_s)
+    beats = np.asarray(beat_times_s, np.float64).reshape(-1)
+    n = len(beats)
     if n == 0:
         return Meter(np.zeros(0), 0, np.zeros(0, np.int64))
-    beat_in_bar = np.arange(n) % 4 + 1  # placeholder: 4/4 from the first beat
-    return Meter(np.asarray(beat_times_s, np.float64)[beat_in_bar == 1], 4, beat_in_bar.astype(np.int64))
+    default = 4 if 4 in meters else meters[0]
+    if n < 3 or mel.shape[1] == 0:
+        return _meter_from_positions(beats, np.arange(n) % default, default)
+    features = beat_features(beats, mel=mel, percussive_mel=percussive_mel, chroma=chroma, sr=sr,
+                             hop_length=hop_length)
+    m = choose_meter(features, meters=meters, default=default)
+    evidence = sum(w * _zscore(features[name]) for name, w in WEIGHTS.items())
+    positions, _ = _viterbi(evidence, m, _relock_cost(beats, jump_penalty))
+    return _meter_from_positions(beats, positions, m)
+
+
+def choose_meter(features: dict[str, np.ndarray], *, meters: tuple[int, ...] = (3, 4), default: int = 4,
+                 min_beats: int = 16, margin: float = 0.1) -> int:
+    """Beats per bar: the bar length at which the per-beat features repeat most.
+
+    A feature that marks bars of ``m`` beats correlates with itself ``m`` and ``2m`` ... beats later. Lags that
+    are also multiples of another candidate's bar would not tell the two apart, nor would even lags for a pattern
+    that repeats every 2 beats (kick on 1 and 3, snare on 2 and 4: that is 4, not 3); so each meter is scored at
+    its lags that no other candidate shares: 4 and 8 for 4/4, 3 and 9 for 3/4. The summed autocorrelation of the
+    z-scored features decides; ``default`` wins ties within ``margin`` (per feature) and short beat lists.
+    """
+    n = len(next(iter(features.values())))
+    if len(meters) == 1 or n < min_beats:
+        return meters[0] if len(meters) == 1 else default
+    z = [_zscore(v) for v in features.values()]
+    scores = {}
+    for m in meters:
+        lags = [lag for lag in (m * j for j in range(1, 4))
+                if lag < n and all(lag % other for other in meters if other != m)][:2]
+        scores[m] = np.mean([np.mean(x[:-lag] * x[lag:]) for x in z for lag in lags]) if lags else -np.inf
+    best = max(scores, key=scores.get)
+    if best != default and default in scores and scores[best] - scores[default] < margin:
+        return default
+    return best
+
+
+def _meter_from_positions(beats: np.ndarray, positions: np.ndarray, m: int) -> Meter:
+    beat_in_bar = np.asarray(positions, np.int64) + 1
+    return Meter(beats[beat_in_bar == 1].copy(), int(m), beat_in_bar)
+
+
+def _zscore(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, np.float64)
+    sd = x.std()
+    return (x - x.mean()) / sd if sd > 1e-12 else np.zeros_like(x)
+
+
+def _relock_cost(beats: np.ndarray, jump_penalty: float, *, gap: float = 1.5,
+                 tempo_change: float = 0.06) -> np.ndarray:
+    """``[n]`` cost of moving the bar line at each beat: ``jump_penalty`` in a run of steady beats, 0 after a gap
+    (the interval is well over the local period, so how many beats went unheard is unknown), a quarter of it
+    where the tempo changes abruptly (a DJ's next track need not start its bars in step)."""
+    n = len(beats)
+    cost = np.full(n, float(jump_penalty))
+    if n < 2:
+        return cost
+    ibi = np.diff(beats)
+    # local period: median of the intervals around each one (robust to the gap itself)
+    local = np.median(np.lib.stride_tricks.sliding_window_view(np.pad(ibi, 4, mode="edge"), 9), axis=1)
+    before = np.median(np.lib.stride_tricks.sliding_window_view(np.pad(ibi, (4, 0), mode="edge"), 4), axis=1)
+    after = np.median(np.lib.stride_tricks.sliding_window_view(np.pad(ibi, (0, 3), mode="edge"), 4), axis=1)
+    changed = np.abs(np.log(after / np.maximum(before[:len(after)], 1e-9))) > tempo_change
+    cost[1:][changed] = 0.25 * jump_penalty
+    cost[1:][ibi > gap * local] = 0.0
+    return cost
+
+
+def _viterbi(evidence: np.ndarray, m: int, cost: np.ndarray) -> tuple[np.ndarray, float]:
+    """Bar positions (0 = downbeat) of each beat that collect the most downbeat evidence.
+
+    States are positions 0..m-1; from one beat to the next the position advances by one (mod m) for free, or jumps
+    to any other position at ``cost[i]``. Score = evidence summed over the downbeats minus the jumps' cost.
+    """
+    n = len(evidence)
+    advance = (np.arange(m) - 1) % m  # state s is reached by advancing from advance[s]
+    score = np.full(m, 0.0)
+    score[0] = evidence[0]
+    back = np.zeros((n, m), np.int64)
+    for i in range(1, n):
+        stay = score[advance]
+        best_prev = int(np.argmax(score))
+        jump = score[best_prev] - cost[i]
+        take_jump = jump > stay
+        back[i] = np.where(take_jump, best_prev, advance)
+        score = np.where(take_jump, jump, stay)
+        score[0] += evidence[i]
+    positions = np.zeros(n, np.int64)
+    positions[-1] = int(np.argmax(score))
+    total = float(score[positions[-1]])
+    for i in range(n - 1, 0, -1):
+        positions[i - 1] = back[i, positions[i]]
+    return positions, total
+
+
+def beat_features(beats: np.ndarray, *, mel: np.ndarray, percussive_mel: np.ndarray | None, chroma: np.ndarray,
+                  sr: int, hop_length: int) -> dict[str, np.ndarray]:
+    """Per-beat features that tell downbeats from other beats (each ``[n_beats]`` float64, larger = more
+    downbeat-like, except ``snare``).
+
+    Parameters
+    ----------
+    beats : numpy.ndarray
+        Beat times in seconds.
+    mel, percussive_mel, chroma, sr, hop_length
+        As for :func:`find_meter`.
+
+    Returns
+    -------
+    dict of str to numpy.ndarray
+        ``chroma_change``, ``bass_change``, ``kick``, ``snare``, ``accent``.
+    """
+    import librosa
+
+    n_mels, k = mel.shape
+    fps = sr / hop_length
+    frames = np.clip(np.round(beats * fps).astype(np.int64), 0, k - 1)
+    perc = percussive_mel if percussive_mel is not None else mel
+    harm = np.maximum(mel - perc, 0.0) if percussive_mel is not None else mel
+    centres = librosa.mel_frequencies(n_mels=n_mels + 2, fmax=sr / 2.0)[1:-1]
+    low, snare_band = centres < 150.0, (centres >= 150.0) & (centres < 6000.0)
+    bass_band = (centres >= 30.0) & (centres < 300.0)
+
+    def log(x):
+        return np.log10(np.maximum(x, 1e-8 * max(float(mel.max()), 1e-30)))
+
+    def flux(x):  # positive spectral flux of log power, per frame (frame k: change into k)
+        d = np.diff(log(x), axis=1, prepend=log(x[:, :1]))
+        return np.maximum(d, 0.0).sum(axis=0)
+
+    def at_beats(curve, before=2, after=2):  # strongest onset within +-2 frames (~46 ms) of each beat
+        pad = np.pad(curve, (before, after), mode="edge")
+        win = np.lib.stride_tricks.sliding_window_view(pad, before + after + 1)
+        return win[frames].max(axis=1)
+
+    kick = at_beats(flux(perc[low]))
+    snare = at_beats(flux(perc[snare_band]))
+    accent = at_beats(flux(mel))
+
+    # beat-synchronous segments: from each beat to the next, at most 1.5 local periods long (gaps)
+    ibi = np.diff(beats)
+    period = float(np.median(ibi)) if len(ibi) else 0.5
+    ends_s = np.minimum(np.append(beats[1:], beats[-1] + period), beats + 1.5 * period)
+    ends = np.clip(np.round(ends_s * fps).astype(np.int64), frames + 1, k)
+    cum_c = np.vstack([np.zeros((1, chroma.shape[1])), np.cumsum(np.asarray(chroma, np.float64), axis=0)])
+    sync_chroma = (cum_c[ends] - cum_c[frames]) / (ends - frames)[:, None]
+    bass = log(harm[bass_band]).T  # [K, bins]
+    cum_b = np.vstack([np.zeros((1, bass.shape[1])), np.cumsum(bass, axis=0)])
+    sync_bass = (cum_b[ends] - cum_b[frames]) / (ends - frames)[:, None]
+    sync_bass = sync_bass - sync_bass.mean(axis=1, keepdims=True)  # spectral shape, not level
+    return {"chroma_change": _novelty(sync_chroma), "bass_change": _novelty(sync_bass), "kick": kick,
+            "snare": snare, "accent": accent}
+
+
+def _novelty(sync: np.ndarray, widths: tuple[int, ...] = (1, 2)) -> np.ndarray:
+    """Change into each beat: cosine distance between the mean of the ``w`` beat segments before it and the ``w``
+    from it on, averaged over the widths (0 where one side is missing)."""
+    n = len(sync)
+    out = np.zeros(n)
+    cum = np.vstack([np.zeros((1, sync.shape[1])), np.cumsum(sync, axis=0)])
+    for w in widths:
+        i = np.arange(w, n - w + 1)
+        if len(i) == 0:
+            continue
+        before = cum[i] - cum[i - w]
+        after = cum[i + w] - cum[i]
+        norm = np.linalg.norm(before, axis=1) * np.linalg.norm(after, axis=1)
+        cos = np.einsum("ij,ij->i", before, after) / np.maximum(norm, 1e-12)
+        out[i] += np.where(norm > 1e-12, 1.0 - cos, 0.0) / len(widths)
+    return out
