@@ -93,7 +93,7 @@ def find_meter(beat_times_s: np.ndarray, *, mel: np.ndarray, percussive_mel: np.
                              hop_length=hop_length)
     m = choose_meter(features, meters=meters, default=default)
     evidence = sum(w * _zscore(features[name]) for name, w in WEIGHTS.items())
-    positions, _ = _viterbi(evidence, m, _relock_cost(beats, jump_penalty))
+    positions, _ = _viterbi(evidence, m, *_transitions(beats, jump_penalty))
     return _meter_from_positions(beats, positions, m)
 
 
@@ -133,15 +133,21 @@ def _zscore(x: np.ndarray) -> np.ndarray:
     return (x - x.mean()) / sd if sd > 1e-12 else np.zeros_like(x)
 
 
-def _relock_cost(beats: np.ndarray, jump_penalty: float, *, gap: float = 1.5,
-                 tempo_change: float = 0.06) -> np.ndarray:
-    """``[n]`` cost of moving the bar line at each beat: ``jump_penalty`` in a run of steady beats, 0 after a gap
-    (the interval is well over the local period, so how many beats went unheard is unknown), a quarter of it
-    where the tempo changes abruptly (a DJ's next track need not start its bars in step)."""
+def _transitions(beats: np.ndarray, jump_penalty: float, *, gap: float = 1.5, long_gap_beats: int = 8,
+                 tempo_change: float = 0.06) -> tuple[np.ndarray, np.ndarray]:
+    """How the bar position moves from each beat's predecessor to it: ``(advance, cost)``, both ``[n]``.
+
+    ``advance[i]`` is the expected step in the bar (1; k where the interval spans about k beat periods: k - 1
+    beats were not heard) and ``cost[i]`` what any other step costs: ``jump_penalty`` in a run of steady beats,
+    half of it across a short gap (the count of unheard beats may be off by one), a quarter where the tempo changes
+    abruptly (a DJ's next track need not start its bars in step), 0 across a gap too long or too uneven to count
+    beats through (a free-time passage).
+    """
     n = len(beats)
+    advance = np.ones(n, np.int64)
     cost = np.full(n, float(jump_penalty))
     if n < 2:
-        return cost
+        return advance, cost
     ibi = np.diff(beats)
     # local period: median of the intervals around each one (robust to the gap itself)
     local = np.median(np.lib.stride_tricks.sliding_window_view(np.pad(ibi, 4, mode="edge"), 9), axis=1)
@@ -149,27 +155,35 @@ def _relock_cost(beats: np.ndarray, jump_penalty: float, *, gap: float = 1.5,
     after = np.median(np.lib.stride_tricks.sliding_window_view(np.pad(ibi, (0, 3), mode="edge"), 4), axis=1)
     changed = np.abs(np.log(after / np.maximum(before[:len(after)], 1e-9))) > tempo_change
     cost[1:][changed] = 0.25 * jump_penalty
-    cost[1:][ibi > gap * local] = 0.0
-    return cost
+    ratio = ibi / np.maximum(local, 1e-9)
+    steps = np.maximum(np.round(ratio), 1).astype(np.int64)
+    is_gap = ratio > gap
+    countable = is_gap & (np.abs(ratio - steps) < 0.25) & (steps <= long_gap_beats)
+    advance[1:][countable] = steps[countable]
+    cost[1:][countable] = 0.5 * jump_penalty
+    cost[1:][is_gap & ~countable] = 0.0
+    return advance, cost
 
 
-def _viterbi(evidence: np.ndarray, m: int, cost: np.ndarray) -> tuple[np.ndarray, float]:
+def _viterbi(evidence: np.ndarray, m: int, advance: np.ndarray, cost: np.ndarray) -> tuple[np.ndarray, float]:
     """Bar positions (0 = downbeat) of each beat that collect the most downbeat evidence.
 
-    States are positions 0..m-1; from one beat to the next the position advances by one (mod m) for free, or jumps
-    to any other position at ``cost[i]``. Score = evidence summed over the downbeats minus the jumps' cost.
+    States are positions 0..m-1; from beat ``i - 1`` to beat ``i`` the position advances by ``advance[i]``
+    (mod m) for free, or moves anywhere else at ``cost[i]``. Score = evidence summed over the downbeats minus the
+    moves' cost. Ties go to the first beat being a downbeat.
     """
     n = len(evidence)
-    advance = (np.arange(m) - 1) % m  # state s is reached by advancing from advance[s]
-    score = np.full(m, 0.0)
-    score[0] = evidence[0]
+    score = np.zeros(m)
+    score[0] = evidence[0] + 1e-9
     back = np.zeros((n, m), np.int64)
+    states = np.arange(m)
     for i in range(1, n):
-        stay = score[advance]
+        source = (states - advance[i]) % m  # state s is reached by the expected step from source[s]
+        stay = score[source]
         best_prev = int(np.argmax(score))
         jump = score[best_prev] - cost[i]
         take_jump = jump > stay
-        back[i] = np.where(take_jump, best_prev, advance)
+        back[i] = np.where(take_jump, best_prev, source)
         score = np.where(take_jump, jump, stay)
         score[0] += evidence[i]
     positions = np.zeros(n, np.int64)
