@@ -2,17 +2,22 @@
 
 Imports of the heavy stages (torch, librosa) happen inside the handlers so that ``--help`` is instant.
 User errors (:class:`~musicvideo.errors.MusicVideoError`) print as one line on stderr with exit status 2;
-Ctrl-C exits with 130 after the stages have removed their temporary files.
+notices (:class:`~musicvideo.errors.MusicVideoWarning`) as one ``musicvideo: note:`` line. Ctrl-C, SIGTERM and
+SIGHUP unwind the same way (:mod:`musicvideo.signals`): the stages remove their temporary files and stop their
+child processes, and the exit status is 128 + the signal (130, 143, 129).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
-from typing import Sequence
+import warnings
+from typing import Iterator, Sequence
 
-from .errors import MusicVideoError
+from .errors import MusicVideoError, MusicVideoWarning
+from .signals import Terminated, exit_code, terminate_as_interrupt
 
 PROG = "musicvideo"
 
@@ -143,7 +148,8 @@ def _add_render_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=None, help="seed of the keyframe latents")
     p.add_argument("--seeds", default=None, help="seeds.json from `musicvideo select` to use as keyframes")
     p.add_argument("--config", default=None, help="TOML config file with every knob (see README)")
-    p.add_argument("--codec", default=None, help="h264 (default), hevc, prores, dnxhr; NVENC is used when present")
+    p.add_argument("--codec", default=None, help="h264, hevc, prores or dnxhr (default: from the output's extension, "
+                   ".mp4 H.264, .mov ProRes); NVENC is used for h264/hevc when present")
     p.add_argument("--crf", type=int, default=None, help="H.264/HEVC quality, lower is better (default 18)")
     p.add_argument("--preset", default=None, help="x264/x265 speed preset, ultrafast..veryslow (default superfast, "
                    "which keeps up with the generator; medium or slow for small archival files)")
@@ -156,8 +162,10 @@ def _add_render_options(p: argparse.ArgumentParser) -> None:
 def _add_render(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("render", help="render a music video from a song and a checkpoint",
                        description="Render an MP4 whose imagery moves through the GAN's latent space with the music.")
-    p.add_argument("song")
-    p.add_argument("-o", "--output", default=None, help="output video (default: SONG's name with .mp4 / .mov)")
+    p.add_argument("song", help="audio file: mp3, wav, flac, ogg/oga, opus, m4a/aac")
+    p.add_argument("-o", "--output", default=None,
+                   help="output video, .mp4 (H.264) or .mov (ProRes) unless --codec says otherwise "
+                        "(default: SONG's name with .mp4, or .mov for --codec prores/dnxhr)")
     _add_render_options(p)
     p.set_defaults(handler=_run_render)
 
@@ -184,14 +192,8 @@ def _run_render(args: argparse.Namespace) -> int:
     from .config import load_config, merge_overrides
     from .render import render
 
-    overrides = _render_overrides(args)
-    config = load_config(args.config)
-    if args.codec is None and args.output and config.video.codec == "h264":
-        # `-o clip.mov` without --codec means an editing codec (ProRes), as the codecs module defines it
-        from .video.codecs import codec_for_extension
-
-        overrides.setdefault("video", {})["codec"] = codec_for_extension(args.output)
-    config = merge_overrides(config, overrides)
+    # without --codec (and no codec in --config) the output's extension decides it, in render itself
+    config = merge_overrides(load_config(args.config), _render_overrides(args))
     if args.size is not None:  # a size on the command line wins over a config file's width/height, and back
         config = dataclasses.replace(config, width=None, height=None)
     elif args.width is not None or args.height is not None:
@@ -225,8 +227,8 @@ def _add_select(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--like", default=None, help="reference image whose colours to match")
     p.add_argument("--thumb-size", type=int, default=128,
                    help="thumbnail size in pixels for the measurements and the sheet (default 128)")
-    p.add_argument("--device", default="auto")
-    p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N or mps")
+    p.add_argument("--overwrite", action="store_true", help="replace the JSON and the sheet if they exist")
     p.set_defaults(handler=_run_select)
 
 
@@ -287,20 +289,62 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@contextlib.contextmanager
+def _notices_as_lines() -> Iterator[None]:
+    """Show MusicVideoWarning as one ``musicvideo: note:`` line (no file name, no source line); other warnings
+    as Python shows them."""
+    with warnings.catch_warnings():
+        shown = warnings.showwarning
+
+        def show(message, category, filename, lineno, file=None, line=None):
+            if issubclass(category, MusicVideoWarning):
+                _say(f"{PROG}: note: {message}")
+            else:
+                shown(message, category, filename, lineno, file, line)
+
+        warnings.showwarning = show
+        yield
+
+
+def _say(line: str) -> None:
+    # after SIGHUP the terminal may be gone: a line that cannot be printed must not stop the cleanup
+    with contextlib.suppress(OSError, ValueError):
+        print(line, file=sys.stderr, flush=True)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; return the exit status."""
+    """Run the command line; return the exit status.
+
+    SIGTERM and SIGHUP are handled as Ctrl-C is, while the command runs (and only then: the previous handlers are
+    restored on return, so calling ``main`` from Python leaves the program's own handling as it was).
+
+    Returns
+    -------
+    int
+        0 on success, 2 for a user error, 1 for a partial result (``select``, ``batch``), 128 + the signal for
+        Ctrl-C (130), SIGHUP (129) and SIGTERM (143).
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return int(args.handler(args) or 0)
+        with terminate_as_interrupt(), _notices_as_lines():
+            return int(args.handler(args) or 0)
     except MusicVideoError as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        _say(f"{PROG}: error: {exc}")
         return exc.exit_code
-    except KeyboardInterrupt:
-        print(f"{PROG}: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM/SIGHUP (Terminated): everything has been cleaned up
+        _say(f"{PROG}: {_interrupt_word(exc)}")
+        return exit_code(exc)
     except BrokenPipeError:
         return 1
+
+
+def _interrupt_word(exc: KeyboardInterrupt) -> str:
+    if isinstance(exc, Terminated):
+        import signal
+
+        return f"terminated by {signal.Signals(exc.signum).name}"
+    return "interrupted"
 
 
 if __name__ == "__main__":  # pragma: no cover

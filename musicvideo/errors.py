@@ -63,3 +63,25 @@ def require_file(path: str | Path, what: str, error: type[MusicVideoError] = Mus
     except OSError as exc:
         raise error(f"cannot read {what} {p}: {exc.strerror} (check its permissions)") from None
     return p
+
+
+class MusicVideoWarning(UserWarning):
+    """A one-line notice about a run that works but may not be what the user wants (an output much larger than
+    the generator's images). The command line prints it as ``musicvideo: note: ...``; Python code can filter it
+    with :mod:`warnings`."""
+
+
+def upscale_notice(generator_size: tuple[int, int], output_size: tuple[int, int]) -> str | None:
+    """The one-line notice for an output more than twice the generator's resolution, or None.
+
+    Parameters
+    ----------
+    generator_size, output_size : tuple of int
+        ``(width, height)`` in pixels.
+    """
+    (gw, gh), (ow, oh) = generator_size, output_size
+    factor = max(ow / gw, oh / gh)
+    if factor <= 2:
+        return None
+    return (f"the generator makes {gw}x{gh} images; the {ow}x{oh} output scales them up {factor:.3g}x, so fine "
+            f"detail will look soft (a higher-resolution network, or a size up to {2 * gw}x{2 * gh}, keeps it sharp)")

@@ -41,7 +41,9 @@ import numpy as np
 
 from .atomic import check_output_path
 from .config import RenderConfig, exact_fps, frame_count
-from .errors import AudioError, CheckpointError, ConfigError, MusicVideoError, require_file
+from .device import resolve_device
+from .errors import (AudioError, CheckpointError, ConfigError, MusicVideoError, MusicVideoWarning, OutputError,
+                     require_file, upscale_notice)
 from .malloc import keep_freed_memory
 
 if TYPE_CHECKING:  # torch is imported on first use, so bad input is reported without waiting for it
@@ -126,46 +128,6 @@ class RenderPlan:
 # ---------------------------------------------------------------- preflight
 
 
-def resolve_device(name: str) -> torch.device:
-    """The torch device for ``auto``, ``cpu``, ``cuda``, ``cuda:N`` or ``mps``.
-
-    Raises
-    ------
-    MusicVideoError
-        When the device asked for does not exist here (one line, with the fix).
-    """
-    import torch
-
-    name = (name or "auto").strip().lower()
-    mps = getattr(torch.backends, "mps", None)
-    mps_ok = bool(mps is not None and mps.is_available())
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        return torch.device("mps") if mps_ok else torch.device("cpu")
-    if name == "cpu":
-        return torch.device("cpu")
-    if name == "mps":
-        if not mps_ok:
-            raise MusicVideoError("--device mps asked for but Apple's Metal (MPS) is not available here "
-                                  "(use --device cpu or auto)")
-        return torch.device("mps")
-    if name == "cuda" or name.startswith("cuda:"):
-        if not torch.cuda.is_available():
-            build = "this torch build has no CUDA" if torch.version.cuda is None else "no CUDA GPU or driver found"
-            raise MusicVideoError(f"--device {name} asked for but CUDA is not available ({build}); "
-                                  "use --device cpu or auto")
-        try:
-            device = torch.device(name)
-        except RuntimeError:
-            raise ConfigError(f"bad device {name!r} (use cuda or cuda:N)") from None
-        if device.index is not None and device.index >= torch.cuda.device_count():
-            raise MusicVideoError(f"--device {name}: there are only {torch.cuda.device_count()} CUDA device(s) "
-                                  f"(cuda:0..cuda:{torch.cuda.device_count() - 1})")
-        return device
-    raise ConfigError(f"unknown device {name!r} (use auto, cpu, cuda, cuda:N or mps)")
-
-
 def load_seeds_file(path: str | Path) -> list[int]:
     """Keyframe seeds from a JSON file: ``{"seeds": [..], ...}`` (what ``musicvideo select`` writes) or ``[..]``.
 
@@ -197,15 +159,21 @@ def _requested_size(config: RenderConfig) -> tuple[int | None, int | None]:
     return config.width, config.height
 
 
-def _check_size(width: int, height: int, config: RenderConfig) -> None:
+def _size_flags(config: RenderConfig) -> tuple[str, str]:
+    """The flags the user typed for the width and height, so a range error names the one to change."""
+    return ("--size", "--size") if config.size is not None else ("--width", "--height")
+
+
+def _check_size(width: int, height: int, config: RenderConfig,
+                flags: tuple[str, str] = ("--width", "--height")) -> None:
     from .video.codecs import DNXHR_MIN_SIZE, needs_even_size
 
     lo, hi = SIZE_RANGE
-    for name, value in (("width", width), ("height", height)):
+    for flag, value in zip(flags, (width, height)):
         if not lo <= value <= hi:
-            raise ConfigError(f"video {name} must be {lo}..{hi} pixels, got {value}")
+            raise ConfigError(f"{flag} must be {lo}..{hi} pixels, got {value}")
         if needs_even_size(config.video) and value % 2:
-            raise ConfigError(f"video {name} must be even for {config.video.codec} (yuv chroma is subsampled), "
+            raise ConfigError(f"{flag} must be even for {config.video.codec} (yuv chroma is subsampled), "
                               f"got {value} (use {value - 1} or {value + 1})")
     if config.video.codec == "dnxhr" and (width < DNXHR_MIN_SIZE[0] or height < DNXHR_MIN_SIZE[1]):
         raise ConfigError(f"DNxHR needs at least {DNXHR_MIN_SIZE[0]}x{DNXHR_MIN_SIZE[1]} pixels, got "
@@ -214,10 +182,14 @@ def _check_size(width: int, height: int, config: RenderConfig) -> None:
 
 def plan_render(song: str | Path, *, checkpoint: str | Path | None = None, output: str | Path | None = None,
                 config: RenderConfig | None = None, seeds_file: str | Path | None = None, overwrite: bool = False,
-                frame_range: tuple[int, int] | None = None) -> RenderPlan:
+                frame_range: tuple[int, int] | None = None, check_output: bool = True) -> RenderPlan:
     """Check every input of a render without doing any work (cheap: reads the song's header only).
 
-    Parameters are those of :func:`render`.
+    Parameters are those of :func:`render`, and:
+
+    check_output : bool
+        Check that the output's folder exists and can be written (False: a batch checks its folder itself, before
+        creating it; the output's name and extension are checked either way).
 
     Returns
     -------
@@ -229,18 +201,16 @@ def plan_render(song: str | Path, *, checkpoint: str | Path | None = None, outpu
     MusicVideoError
         The first problem found, as one line naming it and the fix.
     """
-    from .audio import audio_duration_s
-    from .video.codecs import check_container, default_extension, resolve_encoder
+    from .audio import audio_duration_s, check_clip
+    from .video.codecs import check_container, default_extension, for_output, resolve_encoder
 
     config = config or RenderConfig()
     fps = exact_fps(config.fps)
     if not FPS_RANGE[0] <= fps <= FPS_RANGE[1]:
-        raise ConfigError(f"fps must be {FPS_RANGE[0]}..{FPS_RANGE[1]}, got {float(fps):g}")
+        raise ConfigError(f"--fps must be {FPS_RANGE[0]}..{FPS_RANGE[1]}, got {float(fps):g}")
     width, height = _requested_size(config)
-    if width is not None and height is not None:
-        _check_size(width, height, config)
     if config.batch_size is not None and config.batch_size < 1:
-        raise ConfigError(f"batch size must be at least 1, got {config.batch_size}")
+        raise ConfigError(f"--batch-size must be at least 1, got {config.batch_size}")
     if config.start_s < 0 or not math.isfinite(config.start_s):
         raise ConfigError(f"--start must be >= 0 seconds, got {config.start_s}")
     if config.duration_s is not None and not config.duration_s > 0:
@@ -255,18 +225,22 @@ def plan_render(song: str | Path, *, checkpoint: str | Path | None = None, outpu
 
     out = Path(output).expanduser() if output is not None else Path.cwd() / (song_path.stem +
                                                                              default_extension(config.video))
+    if out.is_dir():
+        raise OutputError(f"output {out} is a directory: name the video inside it (add .mp4 or .mov, e.g. "
+                          f"{out / (song_path.stem + '.mp4')})")
+    # no codec given: the extension decides (.mov ProRes, .mp4 H.264), as the help says
+    config = dataclasses.replace(config, video=for_output(config.video, out))
     check_container(out, config.video)
-    out = check_output_path(out, overwrite=overwrite)
+    if width is not None and height is not None:
+        _check_size(width, height, config, _size_flags(config))
+    if check_output:
+        out = check_output_path(out, overwrite=overwrite)
     if out.resolve() == song_path.resolve():
         raise ConfigError(f"output {out} is the song itself (choose another -o)")
 
-    song_s = audio_duration_s(song_path)
-    if config.start_s >= song_s:
-        raise ConfigError(f"--start {config.start_s:g} s is past the end of {song_path.name} ({song_s:.3f} s long)")
-    duration = song_s - config.start_s if config.duration_s is None else float(config.duration_s)
-    if config.start_s + duration > song_s + 1e-3:
-        raise ConfigError(f"the clip ({config.start_s:g} s + {duration:g} s) runs past the end of {song_path.name} "
-                          f"({song_s:.3f} s); use a shorter --duration or leave it out")
+    # the same past-the-end rule as analyze and preview (musicvideo.audio.check_clip): refused, with the length
+    duration = check_clip(audio_duration_s(song_path), float(config.start_s), config.duration_s, fps,
+                          song_name=song_path.name)
     n_frames = frame_count(duration, fps)
     if n_frames < 1:
         raise ConfigError(f"the clip is shorter than one frame ({duration:g} s at {float(fps):g} fps)")
@@ -791,7 +765,12 @@ def render(song: str | Path, *, checkpoint: str | Path | None = None, output: st
     in_w, in_h = int(generator.img_width), int(generator.img_height)
     width, height = (plan.width, plan.height) if plan.width is not None else (in_w, in_h)
     if plan.width is None:
-        _check_size(width, height, config)
+        _check_size(width, height, config, ("the generator's width", "the generator's height"))
+    notice = upscale_notice((in_w, in_h), (width, height))
+    if notice:
+        import warnings
+
+        warnings.warn(MusicVideoWarning(notice), stacklevel=2)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
     batch_size = config.batch_size or auto_batch_size(device, in_h, in_w,

@@ -475,10 +475,7 @@ def select_seeds(generator: Any, traits: Traits, *, count: int = 8, candidates: 
     Selection
         Possibly fewer seeds than ``count`` (see ``Selection.complete``).
     """
-    if count < 1 or candidates < 1:
-        raise ConfigError(f"count and candidates must be at least 1, got {count} and {candidates}")
-    if thumb_size < 16 or thumb_size > 1024:
-        raise ConfigError(f"thumb size must be within 16..1024 pixels, got {thumb_size}")
+    _check_numbers(count, candidates, thumb_size)
     if truncation_psi is None:
         from .motion.walk import WalkConfig
 
@@ -585,6 +582,17 @@ class SelectResult:
     exit_code: int = 0
 
 
+def _check_numbers(count: int, candidates: int, thumb_size: int, first_seed: int = 0) -> None:
+    """Range checks that name the flag the user typed (the same message from the API as from the CLI)."""
+    for flag, value in (("--count", count), ("--candidates", candidates)):
+        if value < 1:
+            raise ConfigError(f"{flag} must be at least 1, got {value}")
+    if not 16 <= thumb_size <= 1024:
+        raise ConfigError(f"--thumb-size must be 16..1024 pixels, got {thumb_size}")
+    if not 0 <= first_seed < 2**32:
+        raise ConfigError(f"--first-seed must be 0..4294967295, got {first_seed}")
+
+
 def select_to_files(output: str | Path, traits: Traits, *, checkpoint: str | Path | None = None,
                     sheet: str | Path | None = None, count: int = 8, candidates: int = 256, first_seed: int = 0,
                     thumb_size: int = 128, device: str = "auto", truncation_psi: float | None = None,
@@ -613,6 +621,7 @@ def select_to_files(output: str | Path, traits: Traits, *, checkpoint: str | Pat
     generator : Generator, optional
         Use this model instead of loading ``checkpoint``.
     """
+    _check_numbers(count, candidates, thumb_size, first_seed)  # before the model is loaded
     seeds_path = check_output_path(output, overwrite=overwrite)
     sheet_path = check_output_path(sheet if sheet is not None else seeds_path.with_suffix(".png"),
                                    overwrite=overwrite)

@@ -4,7 +4,9 @@ Both executors take the same :class:`RenderJob` list and report each :class:`Job
 finishes, so the caller can update the manifest clip by clip.
 
 Local: one single-process ``ProcessPoolExecutor`` (spawn context) per device lane; a lane takes the next job from
-a shared queue. When a worker process dies mid-job (a crash, the OOM killer, ``os._exit``), only that lane's pool
+a shared queue. When the batch is interrupted (Ctrl-C, SIGTERM, SIGHUP) no new job starts and every worker is sent
+SIGTERM, which its render turns into the same unwinding as Ctrl-C (ffmpeg killed, temporaries deleted); idle
+workers ignore it and leave when their pool shuts down. When a worker process dies mid-job (a crash, the OOM killer, ``os._exit``), only that lane's pool
 breaks, so the dead job is known exactly: it is retried in a fresh process up to ``retries`` times while the other
 lanes carry on. Errors the user can fix (MusicVideoError) are not retried.
 
@@ -25,14 +27,17 @@ import socket
 import tempfile
 import threading
 import time
+import signal
 import traceback
+import warnings
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
 from ..config import RenderConfig
-from ..errors import MusicVideoError
+from ..errors import MusicVideoError, MusicVideoWarning
+from ..signals import Terminated
 
 #: Test hook: ``NAME`` or ``NAME:K`` makes a worker rendering clip NAME exit abruptly (os._exit) on its first K
 #: attempts (every attempt without K). Used by the test suite to simulate a worker dying mid-clip.
@@ -152,8 +157,12 @@ def run_job(job: RenderJob, device: str) -> JobOutcome:
         if key not in _GENERATORS:
             _GENERATORS.clear()  # one model per worker at a time: memory stays flat over many checkpoints
             _GENERATORS[key] = load_generator(job.checkpoint, device=device)
-        result = render(job.song, checkpoint=job.checkpoint, output=job.output, config=config, overwrite=True,
-                        progress=False, frame_range=job.frame_range, audio=job.audio, generator=_GENERATORS[key])
+        with warnings.catch_warnings():
+            # the batch gave its notices (upscaling) once, in its preflight; not once per clip from every worker
+            warnings.simplefilter("ignore", MusicVideoWarning)
+            result = render(job.song, checkpoint=job.checkpoint, output=job.output, config=config, overwrite=True,
+                            progress=False, frame_range=job.frame_range, audio=job.audio,
+                            generator=_GENERATORS[key])
         return JobOutcome(job.key, True, str(result.path), int(result.n_frames), time.perf_counter() - started,
                           device=device)
     except MusicVideoError as exc:
@@ -165,10 +174,41 @@ def run_job(job: RenderJob, device: str) -> JobOutcome:
                           device=device)
 
 
+# A local worker's state for its signal handler: whether a job is rendering, and whether it was told to stop.
+_JOB_RUNNING = False
+_STOPPING = False
+
+
+def _worker_signal(signum: int, frame: Any) -> None:
+    """SIGINT/SIGTERM/SIGHUP in a local worker: the first one unwinds the running render as Ctrl-C does (ffmpeg
+    killed, temporaries deleted); later ones, and any that reach an idle worker, are ignored, so they cannot cut
+    that cleanup short and an idle worker leaves when its pool shuts down (no traceback from its queue wait)."""
+    global _STOPPING
+    if _STOPPING:
+        return
+    _STOPPING = True
+    if _JOB_RUNNING:
+        raise KeyboardInterrupt() if signum == signal.SIGINT else Terminated(signum)
+
+
 def _init_worker(threads: int) -> None:
     import torch
 
     torch.set_num_threads(max(1, threads))
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _worker_signal)
+
+
+def _local_job(job: RenderJob, device: str) -> JobOutcome:
+    """:func:`run_job` in a local worker, marked as running for :func:`_worker_signal`."""
+    global _JOB_RUNNING
+    if _STOPPING:
+        raise Terminated(signal.SIGTERM)  # told to stop while idle: start nothing
+    _JOB_RUNNING = True
+    try:
+        return run_job(job, device)
+    finally:
+        _JOB_RUNNING = False
 
 
 # ---------------------------------------------------------------- local
@@ -221,9 +261,20 @@ def run_local(jobs: Sequence[RenderJob], on_done: Callable[[JobOutcome], None], 
     threads = max(1, (os.cpu_count() or 1) // max(cpu_lanes, 1))
     context = multiprocessing.get_context("spawn")  # fork is unsafe with torch and threads
 
+    pools: set[concurrent.futures.ProcessPoolExecutor] = set()  # the live ones, to stop on an interrupt
+    pools_lock = threading.Lock()
+
     def new_pool() -> concurrent.futures.ProcessPoolExecutor:
-        return concurrent.futures.ProcessPoolExecutor(max_workers=1, mp_context=context, initializer=_init_worker,
+        pool = concurrent.futures.ProcessPoolExecutor(max_workers=1, mp_context=context, initializer=_init_worker,
                                                       initargs=(threads,))
+        with pools_lock:
+            pools.add(pool)
+        return pool
+
+    def drop(pool: concurrent.futures.ProcessPoolExecutor, *, wait: bool) -> None:
+        with pools_lock:
+            pools.discard(pool)
+        pool.shutdown(wait=wait, cancel_futures=True)
 
     def lane(device: str) -> None:
         pool = None
@@ -239,9 +290,9 @@ def run_local(jobs: Sequence[RenderJob], on_done: Callable[[JobOutcome], None], 
                         return
                     pool = pool or new_pool()
                     try:
-                        outcome = pool.submit(run_job, dataclasses.replace(job, attempt=attempt), device).result()
+                        outcome = pool.submit(_local_job, dataclasses.replace(job, attempt=attempt), device).result()
                     except BrokenProcessPool:
-                        pool.shutdown(wait=False, cancel_futures=True)
+                        drop(pool, wait=False)
                         pool = None
                         outcome = JobOutcome(job.key, False, error=f"the worker process on {device} died while "
                                              "rendering (crashed or killed)", retryable=True, device=device)
@@ -251,7 +302,7 @@ def run_local(jobs: Sequence[RenderJob], on_done: Callable[[JobOutcome], None], 
                 on_done(outcome)
         finally:
             if pool is not None:
-                pool.shutdown(wait=True, cancel_futures=True)
+                drop(pool, wait=True)
 
     with concurrent.futures.ThreadPoolExecutor(max_workers=len(devices), thread_name_prefix="lane") as lanes:
         futures = [lanes.submit(lane, d) for d in devices]
@@ -259,8 +310,24 @@ def run_local(jobs: Sequence[RenderJob], on_done: Callable[[JobOutcome], None], 
             for future in futures:
                 future.result()
         except BaseException:
-            stop.set()  # Ctrl-C: no new jobs or retries; the running renders die with the terminal's SIGINT
+            # Ctrl-C, SIGTERM or SIGHUP here: no new jobs or retries, and every worker is told to stop (a terminal's
+            # Ctrl-C reached them already, a `kill PID` did not); their renders clean up, then the lanes end
+            stop.set()
+            _stop_workers(pools, pools_lock)
             raise
+
+
+def _stop_workers(pools: set, lock: threading.Lock) -> None:
+    """Send SIGTERM to the worker processes of ``pools`` (see :func:`_worker_signal`)."""
+    processes = []
+    with lock:
+        for pool in pools:
+            # ProcessPoolExecutor keeps its workers in _processes (pid -> Process) and offers no public handle
+            processes += list((getattr(pool, "_processes", None) or {}).values())
+    for proc in processes:
+        with contextlib.suppress(Exception):
+            if proc.is_alive():
+                proc.terminate()
 
 
 # ---------------------------------------------------------------- Ray

@@ -1,6 +1,8 @@
 """``musicvideo batch``: a plan becomes clips, a manifest and a Premiere sequence; re-runs finish what is missing.
 
-Order of work: read and check the whole plan (and the Ray address) before anything renders; pick seeds for clips
+Order of work: read and check the whole plan, then preflight every clip (:func:`preflight`: song, checkpoint,
+reference images, output folder and names, and every render setting) before anything is created or written, so a
+plan that cannot run leaves nothing behind; check the Ray address; pick seeds for clips
 that ask for a look; keep clips that are already complete (file present, same settings, same frame count and
 checksum as the manifest); render the rest over the executor, updating the manifest after every clip; write the
 FCP 7 XML of the clips that are complete.
@@ -10,17 +12,19 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import sys
 import threading
 import time
+import warnings
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from ..atomic import atomic_output
+from ..atomic import atomic_output, remove_stale_temporaries
 from ..config import RenderConfig
-from ..errors import ConfigError, MusicVideoError, OutputError
+from ..errors import ConfigError, MusicVideoError, MusicVideoWarning, OutputError, upscale_notice
 from .executors import JobOutcome, RenderJob, connect_ray, local_devices, run_local, run_ray
 from .manifest import ClipRecord, Manifest, read_manifest, settings_dict, sha256_file, write_manifest
 from .plan import BatchPlan, ClipSpec, load_plan
@@ -166,7 +170,7 @@ def _split_jobs(job: RenderJob, clip: ClipSpec, out: Path, identity: dict) -> tu
     pieces, todo, done = [], [], []
     for index, (a, b) in enumerate(frame_ranges(clip.n_frames, clip.split)):
         piece = part_path(out, clip.name, index, Path(job.output).suffix)
-        _remove_stale_temporaries(piece)
+        remove_stale_temporaries(piece)
         pieces.append(piece)
         key = f"{clip.name}#{index}"
         if part_is_complete(piece, b - a):
@@ -174,15 +178,6 @@ def _split_jobs(job: RenderJob, clip: ClipSpec, out: Path, identity: dict) -> tu
         else:
             todo.append(dataclasses.replace(job, key=key, output=str(piece), frame_range=(a, b), audio=False))
     return pieces, todo, done
-
-
-def _remove_stale_temporaries(target: Path) -> None:
-    """Delete temporaries of ``target`` left by a killed run (SIGKILL gives the writer no chance to clean up)."""
-    for stale in target.parent.glob(f".{target.stem}.tmp-*{target.suffix}"):
-        try:
-            stale.unlink()
-        except OSError:
-            pass
 
 
 class _Progress:
@@ -202,7 +197,8 @@ class _Progress:
         from ..video import probe
 
         spec = self.specs[name]
-        _remove_stale_temporaries(self.output_dir / spec.filename)  # from an attempt whose worker died
+        for suffix in (None, ".parts"):  # from an attempt whose worker died (a killed worker holds no lock)
+            remove_stale_temporaries(self.output_dir / spec.filename, suffix)
         record = self.manifest.clips[spec.filename]
         record.attempts = outcome.attempts
         record.elapsed_s = round(outcome.elapsed_s, 3)
@@ -281,6 +277,82 @@ def manifest_fps(plan: BatchPlan) -> Fraction:
     return exact_fps(plan.defaults.fps)
 
 
+def _check_output_dir(out: Path) -> None:
+    """The output folder exists and is writable, or can be created (its nearest existing parent is writable)."""
+    if out.exists():
+        if not out.is_dir():
+            raise OutputError(f"output {out} is a file, not a directory (give a directory for the clips)")
+        if not os.access(out, os.W_OK | os.X_OK):
+            raise OutputError(f"cannot write to output directory {out} (check its permissions)")
+        return
+    parent = out.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+        raise OutputError(f"cannot create output directory {out}: {parent} is not a writable directory "
+                          "(check the path)")
+
+
+def preflight(plan: BatchPlan, output_dir: str | Path, *, device: str = "auto") -> list[str]:
+    """Check everything a batch needs before anything is rendered or written.
+
+    The song (readable audio, each clip inside it), the checkpoint (loaded and checked tensor by tensor, without
+    running it), reference images and face detection for clips that select seeds by look, the output folder and
+    every clip's output name, and each clip's render settings (fps, size, codec and container, device, encoder).
+
+    Parameters
+    ----------
+    plan : BatchPlan
+        The loaded plan.
+    output_dir : str or Path
+        Where the clips will go (it need not exist yet).
+    device : str
+        Where the clips will render (``auto``, ``cpu``, ``cuda``, ``cuda:N``).
+
+    Returns
+    -------
+    list of str
+        One-line notices (an output more than twice the generator's resolution), each once.
+
+    Raises
+    ------
+    MusicVideoError
+        The first problem found, one line naming the clip (and the plan's line) where it is one clip's.
+    """
+    from ..generator import default_checkpoint_path, inspect_checkpoint
+    from ..render import plan_render, resolve_device
+    from ..select import FaceDetector, load_image
+
+    out = Path(output_dir).expanduser()
+    _check_output_dir(out)
+    resolve_device(device)
+    checkpoint = plan.checkpoint if plan.checkpoint is not None else default_checkpoint_path()
+    info = inspect_checkpoint(checkpoint)  # a file that cannot be loaded is refused here, not clip by clip
+    gen_w, gen_h = (int(v) for v in str(info["resolution"]).split("x"))
+    notices: list[str] = []
+    for clip in plan.clips:
+        where = f"clip {clip.name!r}" + (f" (line {clip.line})" if clip.line else "")
+        target = out / clip.filename
+        if target.is_dir():
+            raise OutputError(f"{where}: its output {target} is a directory (rename the clip or move the folder)")
+        try:
+            checked = plan_render(plan.song, checkpoint=plan.checkpoint, output=target,
+                                  config=dataclasses.replace(clip.config, device=device), overwrite=True,
+                                  check_output=False)
+            if clip.select is not None:
+                if clip.select.like:
+                    load_image(clip.select.like)
+                if clip.select.faces is not None:
+                    FaceDetector()
+        except MusicVideoError as exc:
+            raise type(exc)(f"{where}: {exc}") from None
+        size = (checked.width or gen_w, checked.height or gen_h)
+        notice = upscale_notice((gen_w, gen_h), size)
+        if notice and notice not in notices:
+            notices.append(notice)
+    return notices
+
+
 def run_batch(plan: str | Path | BatchPlan, output_dir: str | Path, *, workers: int | None = None,
               ray: str | None = None, device: str = "auto", retries: int = 2, split: int | None = None,
               progress: bool = True) -> BatchResult:
@@ -310,6 +382,11 @@ def run_batch(plan: str | Path | BatchPlan, output_dir: str | Path, *, workers: 
     -------
     BatchResult
         ``failed`` lists clips that could not be rendered (their manifest records say why).
+
+    Raises
+    ------
+    MusicVideoError
+        A plan that cannot run (see :func:`preflight`), before anything is created or written in ``output_dir``.
     """
     started = time.perf_counter()
     plan = plan if isinstance(plan, BatchPlan) else load_plan(plan)
@@ -321,8 +398,8 @@ def run_batch(plan: str | Path | BatchPlan, output_dir: str | Path, *, workers: 
         plan = dataclasses.replace(plan, clips=[dataclasses.replace(c, split=min(split, max(c.n_frames, 1)))
                                                 for c in plan.clips])
     out = Path(output_dir).expanduser()
-    if out.exists() and not out.is_dir():
-        raise OutputError(f"output {out} is a file, not a directory (give a directory for the clips)")
+    for notice in preflight(plan, out, device=device if ray is None else "auto"):  # before anything is written
+        warnings.warn(MusicVideoWarning(notice), stacklevel=2)
     devices = None if ray is not None else local_devices(device, workers)
     started_ray = connect_ray(ray) if ray is not None else False  # an unreachable cluster fails here, before work
     try:
@@ -364,7 +441,8 @@ def _run(plan: BatchPlan, out: Path, *, ray: str | None, device: str, devices: l
             manifest.clips[clip.filename] = previous
             skipped.append(clip.name)
             continue
-        _remove_stale_temporaries(path)
+        for suffix in (None, ".parts"):  # a killed run's temporaries (locked ones belong to a live run: kept)
+            remove_stale_temporaries(path, suffix)
         record = ClipRecord(name=clip.name, file=clip.filename, start_s=config.start_s,
                             duration_s=float(config.duration_s or 0.0), fps=str(clip.fps), codec=config.video.codec,
                             seeds=list(seeds or []), settings=settings, inputs=inputs)
@@ -403,4 +481,4 @@ def _run(plan: BatchPlan, out: Path, *, ray: str | None, device: str, devices: l
                        manifest_csv=csv_path, xml=xml_path, elapsed_s=time.perf_counter() - started)
 
 
-__all__ = ["BatchResult", "run_batch", "clip_is_complete", "manifest_fps"]
+__all__ = ["BatchResult", "run_batch", "preflight", "clip_is_complete", "manifest_fps"]

@@ -17,6 +17,7 @@ from typing import Any
 import torch
 
 from ..atomic import atomic_output, check_output_path
+from ..device import resolve_device  # checks the device exists: one-line errors, not torch's assertion
 from ..errors import CheckpointError, OutputError
 from .formats import detect_format, load_checkpoint
 from .formats.base import LoadedCheckpoint
@@ -46,20 +47,6 @@ def default_checkpoint_path() -> Path:
             return candidate
     raise CheckpointError(f"the embedded default checkpoint is missing ({candidates[0]}); regenerate it with "
                           "`python checkpoints/make_default.py` or pass --checkpoint")
-
-
-def resolve_device(device: str | torch.device = "cpu") -> torch.device:
-    """'auto' -> cuda if available, else mps, else cpu; anything else as ``torch.device``."""
-    if str(device) == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    try:
-        return torch.device(device)
-    except RuntimeError as exc:
-        raise CheckpointError(f"unknown device {device!r} ({exc}); use auto, cpu, cuda, cuda:N or mps") from None
 
 
 def _check_state_dict(generator: Generator, loaded: LoadedCheckpoint) -> None:
@@ -135,9 +122,16 @@ def load_generator(path: str | Path | None = None, *, device: str | torch.device
     Returns
     -------
     Generator
+
+    Raises
+    ------
+    MusicVideoError
+        A missing, corrupt or unsupported checkpoint (:class:`~musicvideo.errors.CheckpointError`), or a device
+        that is not there (``device='cuda'`` without CUDA), before anything is loaded; one line each.
     """
+    target = resolve_device(device)  # before the (possibly slow) load
     return build_generator(load_checkpoint(default_checkpoint_path() if path is None else path),
-                           device=device, use_fp16=use_fp16)
+                           device=target, use_fp16=use_fp16)
 
 
 def inspect_checkpoint(path: str | Path) -> dict[str, Any]:

@@ -11,8 +11,11 @@ prores     prores_ks profile 3 = 422 HQ (yuv422p10le)  .mov       PCM
 dnxhr      dnxhd profile dnxhr_hq (yuv422p)            .mov       PCM
 =========  ==========================================  =========  ==============
 
-H.264/HEVC may also go into ``.mov`` or ``.mkv``; ProRes and DNxHR only into ``.mov`` (an ``.mp4`` name for them
-is refused with the fix in the message). Audio is PCM in ``.mov`` (what editors want) and AAC elsewhere.
+Without a codec (``VideoConfig.codec = None``, the default, and no ``--codec``) the output's extension decides:
+``.mp4``/``.m4v``/``.mkv`` H.264, ``.mov`` ProRes (:func:`codec_for_extension`, applied by :func:`for_output`);
+a name without one of these extensions is refused ("add .mp4 or .mov"). A codec that is given is kept: H.264/HEVC
+may also go into ``.mov`` or ``.mkv``; ProRes and DNxHR only into ``.mov`` (an ``.mp4`` name for them is refused
+with the fix in the message). Audio is PCM in ``.mov`` (what editors want) and AAC elsewhere.
 NVENC is used for h264/hevc when ``nvenc='auto'`` and a one-off probe encode with the bundled ffmpeg works.
 """
 
@@ -20,7 +23,7 @@ from __future__ import annotations
 
 import functools
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
@@ -51,8 +54,9 @@ class VideoConfig:
 
     Attributes
     ----------
-    codec : {'h264', 'hevc', 'prores', 'dnxhr'}
+    codec : {'h264', 'hevc', 'prores', 'dnxhr'} or None
         H.264 MP4 plays everywhere; HEVC is smaller; ProRes 422 HQ and DNxHR HQ (.mov) are for editing.
+        None (the default): from the output's extension, ``.mp4`` H.264 and ``.mov`` ProRes (:func:`for_output`).
     crf : int
         Constant rate factor of h264/hevc, 0 (visually lossless at yuv420p) .. 51; 18 looks transparent.
         For NVENC it is used as the constant quality ``-cq`` value.
@@ -80,7 +84,7 @@ class VideoConfig:
         Encoder threads; 0 lets ffmpeg choose (all cores).
     """
 
-    codec: Literal["h264", "hevc", "prores", "dnxhr"] = "h264"
+    codec: Literal["h264", "hevc", "prores", "dnxhr"] | None = None
     crf: int = 18
     preset: str = "superfast"
     fit: Literal["crop", "pad", "stretch"] = "crop"
@@ -92,7 +96,7 @@ class VideoConfig:
     threads: int = 0
 
     def __post_init__(self) -> None:
-        if self.codec not in CODECS:
+        if self.codec is not None and self.codec not in CODECS:
             raise ConfigError(f"video.codec must be one of {', '.join(CODECS)}, got {self.codec!r}")
         if not 0 <= int(self.crf) <= 51:
             raise ConfigError(f"video.crf must be 0..51, got {self.crf} (18 looks transparent, 23 is smaller)")
@@ -104,7 +108,7 @@ class VideoConfig:
             raise ConfigError(f"video.nvenc must be 'auto', 'on' or 'off', got {self.nvenc!r}")
         if self.pcm_bits not in (16, 24):
             raise ConfigError(f"video.pcm_bits must be 16 or 24, got {self.pcm_bits}")
-        if self.lossless and self.codec != "h264":
+        if self.lossless and self.codec not in (None, "h264"):
             raise ConfigError(f"video.lossless is only for codec h264, not {self.codec}")
         if self.threads < 0:
             raise ConfigError(f"video.threads must be >= 0 (0 = automatic), got {self.threads}")
@@ -126,7 +130,7 @@ def default_extension(config: VideoConfig | None = None) -> str:
     str
         The extension with its dot.
     """
-    return _DEFAULT_EXTENSION[(config or VideoConfig()).codec]
+    return _DEFAULT_EXTENSION[(config or VideoConfig()).codec or "h264"]
 
 
 def codec_for_extension(path: str | Path) -> str:
@@ -149,9 +153,26 @@ def codec_for_extension(path: str | Path) -> str:
     """
     text = str(path)
     suffix = (text if text.startswith(".") and "/" not in text else Path(text).suffix).lower()
+    if not suffix:
+        raise OutputError(f"output {path} has no file extension, so no video format (add .mp4 or .mov)")
     if suffix not in _CODEC_OF_EXTENSION:
-        raise OutputError(f"cannot write video to a '{suffix or 'no'}' file: {path} (use .mp4 or .mov)")
+        raise OutputError(f"cannot write video to a '{suffix}' file: {path} (add .mp4 or .mov)")
     return _CODEC_OF_EXTENSION[suffix]
+
+
+def for_output(config: VideoConfig, path: str | Path) -> VideoConfig:
+    """``config`` with its codec decided: kept when given, else from ``path``'s extension (.mov ProRes, .mp4 H.264).
+
+    A lossless config without a codec is H.264 (the only lossless codec), whatever the extension.
+
+    Raises
+    ------
+    OutputError
+        Without a codec, for a name whose extension no codec writes (one line: "add .mp4 or .mov").
+    """
+    if config.codec is not None:
+        return config
+    return replace(config, codec="h264" if config.lossless else codec_for_extension(path))
 
 
 def check_container(path: str | Path, config: VideoConfig) -> None:
@@ -162,7 +183,12 @@ def check_container(path: str | Path, config: VideoConfig) -> None:
     OutputError
         When the file's extension cannot hold ``config.codec``.
     """
+    if config.codec is None:
+        codec_for_extension(path)  # any extension with a codec of its own will do
+        return
     suffix = Path(path).suffix.lower()
+    if not suffix:
+        codec_for_extension(path)  # "add .mp4 or .mov"
     allowed = _ALLOWED_EXTENSIONS[config.codec]
     if suffix not in allowed:
         fixed = Path(path).with_suffix(allowed[0]).name
@@ -222,6 +248,11 @@ def nvenc_available(codec: str = "h264") -> bool:
         return False
 
 
+def _decided(config: VideoConfig) -> VideoConfig:
+    # a config whose codec is still open (not yet given an output, see for_output) encodes as the default, H.264
+    return config if config.codec is not None else replace(config, codec="h264")
+
+
 def resolve_encoder(config: VideoConfig) -> str:
     """The ffmpeg encoder name for ``config``, applying the NVENC policy.
 
@@ -230,6 +261,7 @@ def resolve_encoder(config: VideoConfig) -> str:
     MusicVideoError
         ``nvenc='on'`` without a working NVENC, or an encoder missing from the bundled ffmpeg.
     """
+    config = _decided(config)
     if config.codec in ("h264", "hevc") and not config.lossless:
         if config.nvenc == "on":
             if not nvenc_available(config.codec):
@@ -255,6 +287,7 @@ CHROMA_LOCATION = "left"
 
 def output_pix_fmt(config: VideoConfig) -> str:
     """The pixel format the encoder receives."""
+    config = _decided(config)
     if config.lossless:
         return "rgb24"
     return {"h264": "yuv420p", "hevc": "yuv420p", "prores": "yuv422p10le", "dnxhr": "yuv422p"}[config.codec]
@@ -276,6 +309,7 @@ def video_args(config: VideoConfig, encoder: str, path: str | Path) -> list[str]
     -------
     list of str
     """
+    config = _decided(config)
     args = ["-c:v", encoder, "-pix_fmt", output_pix_fmt(config)]
     if encoder in ("libx264", "libx265"):
         args += ["-crf", str(config.crf), "-preset", config.preset]

@@ -27,11 +27,11 @@ from typing import Iterable
 
 import numpy as np
 
-from ..atomic import atomic_output, check_output_path, temporary_sibling
+from ..atomic import OutputTemporary, atomic_output, check_output_path
 from ..errors import AudioError, MusicVideoError, OutputError, require_file
 from ..ffmpeg import ffmpeg_exe
 from .codecs import (CHROMA_LOCATION, DNXHR_MIN_SIZE, VideoConfig, audio_args, audio_output_rate, check_container,
-                     needs_even_size, output_pix_fmt, resolve_encoder, video_args)
+                     for_output, needs_even_size, output_pix_fmt, resolve_encoder, video_args)
 from .probe import probe, read_header
 
 # ffmpeg lines that only say that something else failed; the message names the first line that is not one of them
@@ -295,9 +295,9 @@ class VideoWriter:
                  config: VideoConfig | None = None, audio: AudioSource | None = None, overwrite: bool = False,
                  input_width: int | None = None, input_height: int | None = None, queue_batches: int = 2,
                  input_format: str = "rgb24") -> None:
-        self.config = config or VideoConfig()
         # preflight: everything the user can get wrong is checked before ffmpeg starts
         self.path = check_output_path(path, overwrite=overwrite)
+        self.config = for_output(config or VideoConfig(), self.path)  # no codec given: the extension's
         self.overwrite = overwrite
         check_container(self.path, self.config)
         self.fps = _exact_fps(fps)
@@ -330,7 +330,6 @@ class VideoWriter:
         self.frames_written = 0
         self.frame_shape: tuple[int, ...] = ((self.input_height * 3 // 2, self.input_width)
                                              if input_format == "yuv420p" else (self.input_height, self.input_width, 3))
-        self._tmp = temporary_sibling(self.path)
         self._write_lock = threading.Lock()
         self._state_lock = threading.Lock()
         self._closed = False
@@ -354,11 +353,19 @@ class VideoWriter:
         cmd += video_args(self.config, self.encoder, self.path)
         if audio is not None:
             cmd += ["-map", "[aout]", *audio_args(self.config, self.path)] + (["-shortest"] if shortest else [])
+        # created and locked by this process (a stale one of a killed run is removed here, see musicvideo.atomic)
+        self._temporary = OutputTemporary(self.path)
+        self._tmp = self._temporary.path
         cmd += ["-y", str(self._tmp)]
         self.command = cmd
-        # own process group: Ctrl-C reaches Python only, which then aborts ffmpeg itself (no half-finalised file)
-        self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                      process_group=0)
+        try:
+            # own process group: Ctrl-C reaches Python only, which then aborts ffmpeg itself (no half-finalised
+            # file); the CLI turns SIGTERM/SIGHUP into the same unwinding (musicvideo.signals)
+            self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                          stderr=subprocess.PIPE, process_group=0)
+        except BaseException:
+            self._temporary.discard()
+            raise
         _OPEN_WRITERS.add(self)
         self._stderr_thread = threading.Thread(target=self._drain_stderr, name="ffmpeg-stderr", daemon=True)
         self._stderr_thread.start()
@@ -473,7 +480,7 @@ class VideoWriter:
                 raise self._ffmpeg_died()
             if self.path.exists() and not self.overwrite:
                 raise OutputError(f"output already exists: {self.path} (pass --overwrite to replace it)")
-            os.replace(self._tmp, self.path)
+            self._temporary.commit(self.path)
             self._finished = True
             _OPEN_WRITERS.discard(self)
             return self.path
@@ -506,8 +513,8 @@ class VideoWriter:
             assert self._proc.stdin is not None
             self._proc.stdin.close()
         self._stderr_thread.join(timeout=5)
-        with contextlib.suppress(FileNotFoundError):
-            self._tmp.unlink()
+        if not self._finished:
+            self._temporary.discard()
 
     def __enter__(self) -> VideoWriter:
         return self
@@ -563,8 +570,8 @@ def concat_segments(paths: Iterable[str | Path], output: str | Path, *, audio: A
     MusicVideoError
         A missing segment, segments that differ in codec/size/pixel format, or an ffmpeg failure.
     """
-    config = config or VideoConfig()
     target = check_output_path(output, overwrite=overwrite)
+    config = for_output(config or VideoConfig(), target)
     check_container(target, config)
     segments = [require_file(p, "segment") for p in paths]
     if not segments:

@@ -15,18 +15,16 @@ from __future__ import annotations
 import contextlib
 import os
 import queue
-import shutil
 import threading
-import uuid
 from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 
-from ..atomic import check_output_path
+from ..atomic import OutputTemporary, check_output_path
 from ..errors import MusicVideoError, OutputError
-from .codecs import VideoConfig, check_container
+from .codecs import VideoConfig, check_container, for_output
 from .encoder import (_OPEN_WRITERS, AudioSource, VideoWriter, check_audio_source, check_frames, concat_segments,
                       expected_frames)
 
@@ -112,8 +110,8 @@ class SegmentedVideoWriter:
                  input_width: int | None = None, input_height: int | None = None, workers: int | None = None,
                  segment_frames: int = 64, max_buffered_frames: int | None = None,
                  input_format: str = "rgb24") -> None:
-        self.config = config or VideoConfig()
         self.path = check_output_path(path, overwrite=overwrite)
+        self.config = for_output(config or VideoConfig(), self.path)  # no codec given: the extension's
         check_container(self.path, self.config)
         self.overwrite = overwrite
         self.audio = audio
@@ -130,15 +128,16 @@ class SegmentedVideoWriter:
         self._writer_args = dict(width=width, height=height, fps=fps, config=self._segment_config,
                                  input_width=input_width, input_height=input_height, queue_batches=0,
                                  input_format=input_format)
-        self._parts_dir = self.path.with_name(f".{self.path.stem}.tmp-{uuid.uuid4().hex[:8]}.parts")
-        self._parts_dir.mkdir()
+        # a locked hidden folder: a stale one from a killed run is removed by the next write (musicvideo.atomic)
+        self._parts = OutputTemporary(self.path, directory=True, suffix=".parts")
+        self._parts_dir = self._parts.path
         try:
             # the first segment's writer does the remaining preflight (sizes, codec, NVENC policy)
             self._budget = _FrameBudget(max_buffered_frames or self.workers * segment_frames)
             self._segments: list[_Segment] = []
             self._start_segment()
         except BaseException:
-            shutil.rmtree(self._parts_dir, ignore_errors=True)
+            self._parts.discard()
             raise
         first = self._segments[0].writer
         self.width, self.height, self.fps = first.width, first.height, first.fps
@@ -218,14 +217,14 @@ class SegmentedVideoWriter:
             raise
         finally:
             _OPEN_WRITERS.discard(self)
-            shutil.rmtree(self._parts_dir, ignore_errors=True)
+            self._parts.discard()
 
     def abort(self) -> None:
         """Kill every encoder and delete all segments; nothing is left at the target. Safe to call twice."""
         self._closed = True
         _OPEN_WRITERS.discard(self)
         self._stop_all()
-        shutil.rmtree(self._parts_dir, ignore_errors=True)
+        self._parts.discard()
 
     def _stop_all(self) -> None:
         for segment in self._segments:
