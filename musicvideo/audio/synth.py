@@ -257,3 +257,364 @@ def write_wav(path: str | Path, samples: np.ndarray, sample_rate: int, *, subtyp
     data = data.T if data.ndim == 2 else data
     soundfile.write(str(path), np.clip(data, -1.0, 1.0), int(sample_rate), subtype=subtype, format="WAV")
     return Path(path)
+
+
+# ---------------------------------------------------------------- instruments of the ground-truth songs
+# (musicvideo.audio.groundtruth). Each returns float64 mono samples that start sounding at sample 0, so a hit
+# placed at time t has its onset at t; the parameters give the kits and timbres their variety.
+
+
+def kick_drum(sample_rate: int, *, start_hz: float = 150.0, end_hz: float = 48.0, sweep_s: float = 0.035,
+              decay_s: float = 0.25, click: float = 0.25, seed: int = 0) -> np.ndarray:
+    """A synthesized kick: a sine swept down in pitch, with a short beater click.
+
+    Parameters
+    ----------
+    sample_rate : int
+        Samples per second.
+    start_hz, end_hz : float
+        Pitch at the hit and where it settles.
+    sweep_s : float
+        Time constant of the pitch drop.
+    decay_s : float
+        Time constant of the body's decay.
+    click : float
+        Level of the 3 ms noise click at the attack (the beater).
+    seed : int
+        Seed of the click noise.
+
+    Returns
+    -------
+    numpy.ndarray
+        float64 mono, peak about 1, onset at sample 0.
+    """
+    t = np.arange(int(max(6 * decay_s, 0.2) * sample_rate)) / sample_rate
+    freq = end_hz + (start_hz - end_hz) * np.exp(-t / sweep_s)
+    body = np.sin(2 * np.pi * np.cumsum(freq) / sample_rate) * np.exp(-t / decay_s)
+    noise = np.random.default_rng(seed).standard_normal(len(t))
+    return body + click * noise * np.exp(-t / 0.003)
+
+
+def snare_drum(sample_rate: int, *, tone_hz: float = 190.0, tone_decay_s: float = 0.05,
+               noise_decay_s: float = 0.07, noise_level: float = 0.6, seed: int = 0) -> np.ndarray:
+    """A snare: a pitched shell tone plus bright noise (the wires).
+
+    Parameters
+    ----------
+    sample_rate : int
+        Samples per second.
+    tone_hz : float
+        Shell pitch.
+    tone_decay_s, noise_decay_s : float
+        Decay time constants of the tone and of the noise.
+    noise_level : float
+        Level of the noise against the tone.
+    seed : int
+        Seed of the noise.
+
+    Returns
+    -------
+    numpy.ndarray
+        float64 mono, onset at sample 0.
+    """
+    t = np.arange(int(max(6 * noise_decay_s, 0.15) * sample_rate)) / sample_rate
+    noise = np.diff(np.random.default_rng(seed).standard_normal(len(t) + 1))  # differenced: brighter
+    tone = np.sin(2 * np.pi * tone_hz * t) + 0.5 * np.sin(2 * np.pi * 1.6 * tone_hz * t)
+    return 0.6 * tone * np.exp(-t / tone_decay_s) + noise_level * 0.7 * noise * np.exp(-t / noise_decay_s)
+
+
+def clap(sample_rate: int, *, decay_s: float = 0.06, seed: int = 0) -> np.ndarray:
+    """A hand clap: three quick noise bursts (10 ms apart) and a decaying tail, band-limited to the mids.
+
+    Parameters
+    ----------
+    sample_rate : int
+        Samples per second.
+    decay_s : float
+        Decay of the tail.
+    seed : int
+        Seed of the noise.
+
+    Returns
+    -------
+    numpy.ndarray
+        float64 mono, onset at sample 0.
+    """
+    t = np.arange(int(max(6 * decay_s, 0.1) * sample_rate)) / sample_rate
+    noise = np.diff(np.random.default_rng(seed).standard_normal(len(t) + 1))
+    env = np.exp(-t / decay_s)
+    for burst in (0.0, 0.010, 0.020):
+        env = env + np.where(t >= burst, np.exp(-np.maximum(t - burst, 0) / 0.004), 0.0)
+    return 0.5 * noise * env
+
+
+def hihat(sample_rate: int, *, decay_s: float = 0.02, metal: float = 0.4, seed: int = 0) -> np.ndarray:
+    """A hi-hat (closed with a short decay, open with a long one): high-passed noise plus metallic square partials.
+
+    Parameters
+    ----------
+    sample_rate : int
+        Samples per second.
+    decay_s : float
+        Decay time constant (about 0.015-0.03 closed, 0.15-0.3 open).
+    metal : float
+        Level of the inharmonic square-wave partials against the noise.
+    seed : int
+        Seed of the noise.
+
+    Returns
+    -------
+    numpy.ndarray
+        float64 mono, onset at sample 0.
+    """
+    t = np.arange(int(max(6 * decay_s, 0.05) * sample_rate)) / sample_rate
+    noise = np.diff(np.random.default_rng(seed).standard_normal(len(t) + 2), n=2) / 2
+    nyquist = sample_rate / 2
+    partials = [f for f in (3140.0, 4370.0, 5830.0, 7190.0, 8650.0) if f < 0.9 * nyquist]
+    ring = sum(np.sign(np.sin(2 * np.pi * f * t)) for f in partials) / max(len(partials), 1)
+    return 0.3 * (noise + metal * np.diff(ring, prepend=0.0)) * np.exp(-t / decay_s)
+
+
+def _additive(freq_hz: float, t: np.ndarray, amplitudes: np.ndarray, *, sample_rate: int,
+              stretch: float = 0.0) -> np.ndarray:
+    """Sum of harmonics ``h * freq`` (times ``sqrt(1 + stretch h^2)``, a piano's inharmonicity) with per-harmonic
+    amplitude envelopes ``amplitudes[h-1]`` (an array ``[H, len(t)]`` or ``[H, 1]``); partials above 0.45 x the
+    sample rate are left out (no aliasing)."""
+    amplitudes = np.asarray(amplitudes)
+    if stretch == 0.0 and amplitudes.ndim == 2 and amplitudes.shape[1] == 1:
+        # constant harmonic amplitudes: one period in a table, read at the note's phase (linear interpolation);
+        # the cost no longer grows with the number of harmonics
+        size = 4096
+        phase = np.arange(size + 1) / size
+        table = np.zeros(size + 1)
+        for h in range(1, len(amplitudes) + 1):
+            if freq_hz * h >= 0.45 * sample_rate:
+                break
+            table += amplitudes[h - 1, 0] * np.sin(2 * np.pi * h * phase)
+        x = np.mod(freq_hz * t, 1.0) * size
+        i = x.astype(np.int64)
+        frac = x - i
+        return table[i] * (1.0 - frac) + table[i + 1] * frac
+    out = np.zeros(len(t))
+    for h in range(1, len(amplitudes) + 1):
+        f = freq_hz * h * np.sqrt(1.0 + stretch * h * h)
+        if f >= 0.45 * sample_rate:
+            break
+        out += amplitudes[h - 1] * np.sin(2 * np.pi * f * t)
+    return out
+
+
+def _release(t: np.ndarray, length_s: float, release_s: float) -> np.ndarray:
+    """1 until ``length_s - release_s``, then a linear fade to 0 at ``length_s`` (no click at the end)."""
+    return np.clip((length_s - t) / max(release_s, 1e-4), 0.0, 1.0)
+
+
+def bass_note(freq_hz: float, length_s: float, sample_rate: int, *, harmonics: int = 10, pluck_s: float = 0.12,
+              attack_s: float = 0.004, decay_s: float = 0.6) -> np.ndarray:
+    """An electric/synth bass note: a saw whose upper harmonics die away first (a closing filter).
+
+    Parameters
+    ----------
+    freq_hz : float
+        Pitch.
+    length_s : float
+        Length including a 20 ms release.
+    sample_rate : int
+        Samples per second.
+    harmonics : int
+        Number of harmonics of the saw.
+    pluck_s : float
+        How fast the brightness decays (the filter envelope).
+    attack_s, decay_s : float
+        Amplitude attack and decay.
+
+    Returns
+    -------
+    numpy.ndarray
+        float64 mono.
+    """
+    t = np.arange(int(length_s * sample_rate)) / sample_rate
+    h = np.arange(1, harmonics + 1)[:, None]
+    amps = (1.0 / h) * np.exp(-t[None, :] * (h - 1) / (pluck_s * 4))
+    env = np.minimum(t / attack_s, 1.0) * np.exp(-t / decay_s) * _release(t, length_s, 0.02)
+    return _additive(freq_hz, t, amps, sample_rate=sample_rate) * env
+
+
+def pad_note(freq_hz: float, length_s: float, sample_rate: int, *, harmonics: int = 6, attack_s: float = 0.4,
+             release_s: float = 0.5, detune_cents: float = 7.0, brightness: float = 1.0,
+             tremolo_hz: float = 0.0) -> np.ndarray:
+    """A sustained pad/string note: two detuned saws (chorus), slow attack, long release.
+
+    Parameters
+    ----------
+    freq_hz : float
+        Pitch.
+    length_s : float
+        Length including the release.
+    sample_rate : int
+        Samples per second.
+    harmonics : int
+        Harmonics of each saw.
+    attack_s, release_s : float
+        Fade-in and fade-out times.
+    detune_cents : float
+        Detuning between the two saws (their slow beating gives the pad its motion).
+    brightness : float
+        Roll-off of the harmonics: amplitude ``h ** -(1 + 1 / brightness)``.
+    tremolo_hz : float
+        Rate of a slow 20 % amplitude swell (0: none).
+
+    Returns
+    -------
+    numpy.ndarray
+        float64 mono.
+    """
+    t = np.arange(int(length_s * sample_rate)) / sample_rate
+    amps = (np.arange(1, harmonics + 1) ** -(1.0 + 1.0 / brightness))[:, None]
+    ratio = 2 ** (detune_cents / 1200)
+    wave = 0.5 * (_additive(freq_hz, t, amps, sample_rate=sample_rate)
+                  + _additive(freq_hz * ratio, t + 0.37 / freq_hz, amps, sample_rate=sample_rate))
+    env = np.clip(t / attack_s, 0.0, 1.0) * _release(t, length_s, release_s)
+    if tremolo_hz:
+        env = env * (1.0 - 0.2 * (0.5 - 0.5 * np.cos(2 * np.pi * tremolo_hz * t)))
+    return wave * env
+
+
+def lead_note(freq_hz: float, length_s: float, sample_rate: int, *, square: bool = True, harmonics: int = 12,
+              attack_s: float = 0.002, decay_s: float = 0.4, vibrato_hz: float = 5.5) -> np.ndarray:
+    """A bright lead-synth note (square or saw) with a sharp attack and a little delayed vibrato.
+
+    Parameters
+    ----------
+    freq_hz : float
+        Pitch.
+    length_s : float
+        Length including a 15 ms release.
+    sample_rate : int
+        Samples per second.
+    square : bool
+        Odd harmonics only (square) or all of them (saw).
+    harmonics : int
+        Highest harmonic.
+    attack_s, decay_s : float
+        Amplitude attack and decay time constants.
+    vibrato_hz : float
+        Vibrato rate (depth 0.3 %, fading in over 0.2 s).
+
+    Returns
+    -------
+    numpy.ndarray
+        float64 mono.
+    """
+    t = np.arange(int(length_s * sample_rate)) / sample_rate
+    hs = np.arange(1, harmonics + 1, 2 if square else 1)
+    # vibrato as a time warp (phase modulation) so every harmonic follows it
+    warp = t + 0.003 * np.minimum(t / 0.2, 1.0) * np.sin(2 * np.pi * vibrato_hz * t) / (2 * np.pi * vibrato_hz)
+    wave = np.zeros(len(t))
+    for h in hs:
+        if freq_hz * h >= 0.45 * sample_rate:
+            break
+        wave += np.sin(2 * np.pi * freq_hz * h * warp) / h
+    env = np.minimum(t / attack_s, 1.0) * (0.6 + 0.4 * np.exp(-t / decay_s)) * _release(t, length_s, 0.015)
+    return wave * env
+
+
+def piano_note(freq_hz: float, length_s: float, sample_rate: int, *, velocity: float = 1.0,
+               decay_s: float = 1.5, seed: int = 0) -> np.ndarray:
+    """A piano-like note: slightly inharmonic partials whose upper ones decay faster, and a hammer thump.
+
+    Parameters
+    ----------
+    freq_hz : float
+        Pitch.
+    length_s : float
+        Length including a 60 ms damper release.
+    sample_rate : int
+        Samples per second.
+    velocity : float
+        0..1: louder and brighter when harder.
+    decay_s : float
+        Decay of the fundamental (upper partials decay faster).
+    seed : int
+        Seed of the hammer noise.
+
+    Returns
+    -------
+    numpy.ndarray
+        float64 mono.
+    """
+    t = np.arange(int(length_s * sample_rate)) / sample_rate
+    h = np.arange(1, 11)[:, None]
+    amps = (velocity ** (0.3 * h)) / h ** 1.2 * np.exp(-t[None, :] * h / decay_s)
+    wave = _additive(freq_hz, t, amps, sample_rate=sample_rate, stretch=0.0004)
+    hammer = np.random.default_rng(seed).standard_normal(len(t)) * np.exp(-t / 0.004) * 0.15 * velocity
+    return (velocity * wave + hammer) * np.minimum(t / 0.002, 1.0) * _release(t, length_s, 0.06)
+
+
+def midi_hz(note: float) -> float:
+    """Frequency of a MIDI note number (69 = A4 = 440 Hz)."""
+    return 440.0 * 2 ** ((note - 69) / 12)
+
+
+def _fast_fft_size(n: int) -> int:
+    """The smallest ``2^a 3^b 5^c >= n`` (pocketfft is fast on such sizes; a power of two can be 2x larger)."""
+    best = 1 << int(np.ceil(np.log2(max(n, 1))))
+    p5 = 1
+    while p5 < best:
+        p35 = p5
+        while p35 < best:
+            size = p35 << max(0, int(np.ceil(np.log2(n / p35))))
+            best = min(best, size)
+            p35 *= 3
+        p5 *= 5
+    return best
+
+
+def reverb(samples: np.ndarray, sample_rate: int, *, decay_s: float = 1.2, predelay_s: float = 0.02,
+           damping: float = 0.6, seed: int = 0) -> np.ndarray:
+    """A room-ish reverb tail: FFT convolution with exponentially decaying, low-passed noise (wet signal only).
+
+    Parameters
+    ----------
+    samples : numpy.ndarray
+        Mono ``[n]`` or ``[channels, n]``; each channel gets its own impulse response (a wide stereo image).
+    sample_rate : int
+        Samples per second.
+    decay_s : float
+        RT60-like length: the impulse response falls 60 dB over ``decay_s``.
+    predelay_s : float
+        Gap before the tail starts.
+    damping : float
+        0..1: how dull the tail is (a one-pole smoothing of the noise).
+    seed : int
+        Seed of the impulse responses.
+
+    Returns
+    -------
+    numpy.ndarray
+        float64 wet signal of the same shape as ``samples``, unit-energy impulse responses.
+    """
+    x = np.atleast_2d(np.asarray(samples, np.float64))
+    channels, n = x.shape
+    # the tail is dull, so it is computed at about 11 kHz (block means) and brought back up: 2-4x cheaper
+    factor = max(1, int(sample_rate) // 11025)
+    rate = sample_rate / factor
+    n_low = -(-n // factor)
+    low = np.pad(x, ((0, 0), (0, n_low * factor - n))).reshape(channels, n_low, factor).mean(axis=2)
+    rng = np.random.default_rng(seed)
+    n_ir = int((predelay_s + decay_s) * rate)
+    t = np.arange(n_ir) / rate
+    irs = rng.standard_normal((channels, n_ir)) * np.exp(-6.9 * np.maximum(t - predelay_s, 0) / decay_s)
+    irs[:, t < predelay_s] = 0.0
+    if damping > 0:  # a short moving average per channel: dulls the tail (air and walls absorb the highs)
+        width = max(1, int(round(damping * 4 * rate / 11025)))
+        kernel = np.ones(width) / width
+        irs = np.stack([np.convolve(ir, kernel, mode="same") for ir in irs])
+    irs /= np.sqrt(np.sum(irs ** 2, axis=1, keepdims=True))
+    size = _fast_fft_size(n_low + n_ir)
+    wet = np.fft.irfft(np.fft.rfft(low, size) * np.fft.rfft(irs, size), size)[:, :n_low]
+    if factor > 1:  # back to the full rate: sample-and-hold, then a moving average of one block (linear-ish)
+        held = np.repeat(wet, factor, axis=1)
+        csum = np.cumsum(np.pad(held, ((0, 0), (factor, 0))), axis=1)
+        wet = ((csum[:, factor:] - csum[:, :-factor]) / factor)[:, :n]
+    return wet if np.ndim(samples) == 2 else wet[0]

@@ -1,0 +1,699 @@
+"""Synthesized songs whose beats, bars, meter and sections are known: the ground truth of the beat tracker, the
+meter/downbeat finder and the section finder (issue 14).
+
+Each case is a short multi-instrument arrangement (drums, bass on the chord roots, chords or pads, a lead or a
+piano, a reverb send, a stereo mix) rendered from a *played* beat grid. The truth is that grid: the beat times are
+the times the drums play (after any tempo ramp, drift or humanisation), beat 1 of every bar is a downbeat, and a
+section is a run of bars with the same musical material (a repeated part keeps its label). Free-time intros and
+beatless pieces have no beats in their truth.
+
+::
+
+    from musicvideo.audio.groundtruth import truth_set, make_case
+    for song in truth_set("tuning"):
+        analysis = analyze_song(song.clip())
+        ...  # compare analysis.beat_times_s with song.beat_times_s
+
+:data:`TUNING_CASES` are for tuning the analysis; :data:`HELD_OUT_CASES` are the same kinds of hard cases with
+other tempi, keys, kits, timbres, seeds and sample rates, plus extra beatless pieces and another form: keep them out
+of tuning and report them separately.
+
+Everything is deterministic (seeded numpy) and pure numpy; a case renders in a fraction of a second.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+from . import synth
+from .decode import AudioClip
+
+
+@dataclass
+class TruthSong:
+    """A synthesized song and its known musical time and form.
+
+    Attributes
+    ----------
+    name : str
+        Case name (see :data:`TUNING_CASES`, :data:`HELD_OUT_CASES`).
+    samples : numpy.ndarray
+        float32 ``[2, n]`` stereo in ``[-1, 1]``.
+    sample_rate : int
+        Samples per second (22050 or 44100).
+    beat_times_s : numpy.ndarray
+        float64 times of the played beats, increasing; empty for a beatless song and absent where there is no
+        beat (a free-time intro).
+    downbeat_times_s : numpy.ndarray
+        float64 beat 1 of every bar (a subset of ``beat_times_s``).
+    beats_per_bar : int
+        Meter (0 when beatless).
+    section_starts_s : numpy.ndarray
+        float64 section starts; the first is 0.0, the others are downbeats.
+    section_labels : list of str
+        "A", "B", ... in order of first appearance; a repeated part gets the label of its first appearance.
+    has_beat : bool
+        Whether the song has a beat at all.
+    """
+
+    name: str
+    samples: np.ndarray
+    sample_rate: int
+    beat_times_s: np.ndarray
+    downbeat_times_s: np.ndarray
+    beats_per_bar: int
+    section_starts_s: np.ndarray
+    section_labels: list[str]
+    has_beat: bool
+
+    @property
+    def duration_s(self) -> float:
+        """Length in seconds."""
+        return self.samples.shape[1] / self.sample_rate
+
+    @property
+    def tempo_bpm(self) -> float:
+        """Median tempo of the truth beats (0 when beatless)."""
+        if len(self.beat_times_s) < 2:
+            return 0.0
+        return float(60.0 / np.median(np.diff(self.beat_times_s)))
+
+    def clip(self) -> AudioClip:
+        """The song as an :class:`AudioClip` (for :func:`musicvideo.audio.analyze_song`); its path is a
+        placeholder naming the case (no file exists)."""
+        return AudioClip(samples=self.samples, sample_rate=self.sample_rate, path=Path(f"<truth:{self.name}>"))
+
+
+# ---------------------------------------------------------------- arrangement description
+
+EIGHTHS_4 = (0, .5, 1, 1.5, 2, 2.5, 3, 3.5)
+
+
+@dataclass(frozen=True)
+class _Kit:
+    """Drum sounds (see :mod:`.synth`) and their levels."""
+
+    kick_hz: tuple[float, float] = (150.0, 48.0)  # pitch sweep: start, end
+    kick_decay_s: float = 0.25
+    kick_click: float = 0.25
+    snare_hz: float = 190.0
+    snare_decay_s: float = 0.07
+    hat_decay_s: float = 0.018
+    open_hat_decay_s: float = 0.2
+    hat_metal: float = 0.4
+    clap: bool = False  # a clap layered on the snare
+    kick_gain: float = 0.9
+    snare_gain: float = 0.5
+    hat_gain: float = 0.25
+
+
+@dataclass(frozen=True)
+class _Part:
+    """One section's material: patterns are beat positions within the bar (0 = the downbeat)."""
+
+    label: str
+    bars: int
+    chords: tuple[tuple[int, ...], ...]  # MIDI notes per bar, cycling; the lowest note is the root
+    kick: tuple[float, ...] = (0, 2)
+    snare: tuple[float, ...] = (1, 3)
+    hats: tuple[float, ...] = EIGHTHS_4
+    open_hats: tuple[float, ...] = ()
+    bass: tuple[float, ...] = (0, 1, 2, 3)  # root notes (an octave jump on off-beat eighths)
+    comp: tuple[float, ...] = ()  # piano chord strikes
+    pad_gain: float = 0.0  # a sustained pad chord over each bar
+    lead: tuple[float, ...] = ()  # lead-synth notes (pitches: chord tones, fixed per part)
+    lead_len: float = 0.4  # lead note length in beats
+    lead_gain: float = 0.0
+    bass_gain: float = 0.45
+    comp_gain: float = 0.18
+    kit: _Kit = field(default_factory=_Kit)
+    swing: float = 0.5  # where an off-beat eighth falls within its beat (0.5 straight, 2/3 triplet swing)
+    pad_bright: float = 1.0
+    lead_square: bool = True
+
+
+@dataclass(frozen=True)
+class _Song:
+    """A whole arrangement: the played beat grid, the bars' parts, and the mix."""
+
+    name: str
+    sample_rate: int
+    seed: int
+    beats_per_bar: int
+    parts: tuple[_Part, ...]
+    grid_s: np.ndarray  # played time of every beat of every bar, plus the beat after the last bar
+    offbeat_jitter_s: float = 0.0  # extra timing noise of hits between beats (a human player)
+    intro_s: float = 0.0  # a free-time intro before the first bar (no beat truth)
+    intro_label: bool = True  # the intro is a section of its own
+    level: float = 0.9  # peak level of the master
+    reverb_s: float = 1.2
+    transpose: int = 0
+
+
+# ---------------------------------------------------------------- beat grids
+
+def _steady(bpm: float, n_beats: int, start_s: float = 0.0) -> np.ndarray:
+    return start_s + np.arange(n_beats + 1) * 60.0 / bpm
+
+
+def _ramp(bpm_start: float, bpm_end: float, n_beats: int, start_s: float = 0.0) -> np.ndarray:
+    """Beat times of a tempo that changes linearly beat by beat (an accelerando or ritardando)."""
+    bpm = np.linspace(bpm_start, bpm_end, n_beats)
+    return start_s + np.concatenate([[0.0], np.cumsum(60.0 / bpm)])
+
+
+def _drift(bpm: float, n_beats: int, *, depth: float, jitter_s: float, seed: int) -> np.ndarray:
+    """A live drummer: tempo wandering slowly within +-depth (two slow sines of random phase), and every beat
+    played with random timing error (Gaussian, ``jitter_s`` standard deviation)."""
+    rng = np.random.default_rng(seed)
+    k = np.arange(n_beats)
+    phase = rng.uniform(0, 2 * np.pi, 2)
+    wander = 0.7 * np.sin(2 * np.pi * k / 61.0 + phase[0]) + 0.3 * np.sin(2 * np.pi * k / 23.0 + phase[1])
+    smooth = np.concatenate([[0.0], np.cumsum(60.0 / (bpm * (1.0 + depth * wander)))])
+    return 0.08 + smooth + rng.normal(0.0, jitter_s, len(smooth))
+
+
+# ---------------------------------------------------------------- rendering
+
+class _Renderer:
+    """Renders an arrangement into stems with a per-song note cache (tempo changes give many note lengths;
+    lengths are quantised to 10 ms so that notes are shared)."""
+
+    def __init__(self, song: _Song):
+        self.song = song
+        self.sr = song.sample_rate
+        self.rng = np.random.default_rng(song.seed)
+        last = song.grid_s[-1] if len(song.grid_s) else song.intro_s
+        self.n = int(round((last + song.reverb_s + 0.8) * self.sr))
+        self.stems = {name: np.zeros(self.n) for name in ("kick", "snare", "hats", "bass", "harm", "lead")}
+        self._cache: dict = {}
+
+    def sound(self, key, make):
+        if key not in self._cache:
+            self._cache[key] = make()
+        return self._cache[key]
+
+    def note(self, kind: str, make, note: int, length_s: float, release_s: float, *, max_s: float = 3.0,
+             variant=None) -> np.ndarray:
+        """A note of ``length_s`` cut from one long rendering per pitch (``make(freq_hz, length_s)``) with a
+        linear release at its end: notes of many lengths (ramps, drift) share one synthesis."""
+        long_s = max(max_s, length_s)
+        key = (kind, note, variant, long_s if length_s > max_s else None)
+        wave = self.sound(key, lambda: make(synth.midi_hz(note), long_s + release_s))
+        n = min(int(length_s * self.sr), len(wave))
+        return wave[:n] * synth._release(np.arange(n) / self.sr, n / self.sr, release_s)
+
+    def place(self, stem: str, sound: np.ndarray, at_s: float, gain: float) -> None:
+        i = int(round(at_s * self.sr))
+        out = self.stems[stem]
+        if i < 0 or i >= len(out):
+            return
+        m = min(len(sound), len(out) - i)
+        out[i:i + m] += gain * sound[:m]
+
+    def time_at(self, beat_pos: np.ndarray) -> np.ndarray:
+        """Song time of fractional beat positions on the played grid (linear between beats; beyond the
+        ends, the nearest beat period continues)."""
+        grid = self.song.grid_s
+        k = np.arange(len(grid), dtype=float)
+        t = np.interp(beat_pos, k, grid)
+        lo, hi = beat_pos < 0, beat_pos > k[-1]
+        t[lo] = grid[0] + beat_pos[lo] * (grid[1] - grid[0])
+        t[hi] = grid[-1] + (beat_pos[hi] - k[-1]) * (grid[-1] - grid[-2])
+        return t
+
+
+def _swing(pos: np.ndarray, ratio: float) -> np.ndarray:
+    """Move off-beat eighths (fraction 0.5 of a beat) to ``ratio`` of the beat."""
+    pos = np.asarray(pos, float)
+    frac = pos - np.floor(pos)
+    return np.where(np.isclose(frac, 0.5), np.floor(pos) + ratio, pos)
+
+
+def _layer(a: np.ndarray, b: np.ndarray | None) -> np.ndarray:
+    """Two sounds started together (the longer sets the length)."""
+    if b is None:
+        return a
+    out = np.zeros(max(len(a), len(b)))
+    out[:len(a)] += a
+    out[:len(b)] += b
+    return out
+
+
+def _render_bars(r: _Renderer) -> None:
+    song, sr = r.song, r.sr
+    bpb = song.beats_per_bar
+    bar0 = 0
+    variants = 6  # drum hits cycle through a few noise variants (no two hits sample-identical, like a real kit)
+    for part in song.parts:
+        kit = part.kit
+        kicks = [r.sound(("kick", kit, v), lambda v=v: synth.kick_drum(
+            sr, start_hz=kit.kick_hz[0], end_hz=kit.kick_hz[1], decay_s=kit.kick_decay_s, click=kit.kick_click,
+            seed=song.seed * 31 + v)) for v in range(variants)]
+        snares = [r.sound(("snare", kit, v), lambda v=v: _layer(
+            synth.snare_drum(sr, tone_hz=kit.snare_hz, noise_decay_s=kit.snare_decay_s, seed=song.seed * 37 + v),
+            0.8 * synth.clap(sr, seed=song.seed * 41 + v) if kit.clap else None)) for v in range(variants)]
+        hats = [r.sound(("hat", kit, v), lambda v=v: synth.hihat(
+            sr, decay_s=kit.hat_decay_s, metal=kit.hat_metal, seed=song.seed * 43 + v)) for v in range(variants)]
+        open_hat = r.sound(("ohat", kit), lambda: synth.hihat(sr, decay_s=kit.open_hat_decay_s,
+                                                               metal=kit.hat_metal, seed=song.seed * 47))
+        # the lead's pitches are fixed per part (chord tones), so a repeated part repeats the same melody
+        melody_rng = np.random.default_rng([song.seed, ord(part.label[0]), len(part.lead)])
+        lead_steps = melody_rng.integers(0, 3, size=(len(part.chords), max(len(part.lead), 1)))
+        lead_oct = melody_rng.integers(0, 2, size=(len(part.chords), max(len(part.lead), 1)))
+        for b in range(bar0, bar0 + part.bars):
+            chord = tuple(n + song.transpose for n in part.chords[(b - bar0) % len(part.chords)])
+            base = b * bpb
+            bar_s = float(r.time_at(np.array([base + bpb]))[0] - r.time_at(np.array([float(base)]))[0])
+
+            def hits(pattern, jitter=True):
+                pos = base + _swing(np.asarray(pattern, float), part.swing)
+                t = r.time_at(pos)
+                off = ~np.isclose(pos, np.round(pos))  # beats sit on the (played) grid; hits between get jitter
+                if jitter and song.offbeat_jitter_s and off.any():
+                    t = t + off * r.rng.normal(0.0, song.offbeat_jitter_s, len(t))
+                return t
+
+            vel = lambda: 1.0 + 0.08 * r.rng.standard_normal()  # noqa: E731  (velocity humanisation)
+            for t in hits(part.kick):
+                r.place("kick", kicks[r.rng.integers(variants)], t, kit.kick_gain * vel())
+            for t in hits(part.snare):
+                r.place("snare", snares[r.rng.integers(variants)], t, kit.snare_gain * vel())
+            for j, t in enumerate(hits(part.hats)):
+                accent = 1.0 if j % 2 == 0 else 0.7
+                r.place("hats", hats[r.rng.integers(variants)], t, kit.hat_gain * accent * vel())
+            for t in hits(part.open_hats):
+                r.place("hats", open_hat, t, kit.hat_gain * 0.8 * vel())
+            # bass: the chord root, an octave down (an octave up on off-beats), until the next bass note
+            if part.bass:
+                pos = np.asarray(part.bass, float)
+                times = hits(part.bass)
+                ends = np.append(times[1:], r.time_at(np.array([base + bpb]))[0])
+                for p, t, end in zip(pos, times, ends):
+                    note = chord[0] - 12 + (12 if np.isclose(p % 1, 0.5) else 0)
+                    length = max(end - t, 0.08) * 0.92
+                    snd = r.note("bass", lambda f, n: synth.bass_note(f, n, sr, harmonics=8), note, length, 0.02,
+                                 max_s=1.6)
+                    r.place("bass", snd, t, part.bass_gain * vel())
+            if part.pad_gain:
+                for note in chord:
+                    snd = r.note("pad", lambda f, n: synth.pad_note(
+                        2 * f, n, sr, attack_s=0.3, release_s=1e-3, brightness=part.pad_bright),
+                        note, bar_s + 0.35, 0.4, max_s=4.0, variant=part.pad_bright)
+                    r.place("harm", snd, hits([0], jitter=False)[0], part.pad_gain)
+            for t in hits(part.comp):
+                for j, note in enumerate(chord):
+                    snd = r.sound(("piano", note), lambda note=note: synth.piano_note(
+                        synth.midi_hz(note + 12), 0.9, sr, velocity=0.8, seed=note))
+                    # a strummed chord: notes 0-6 ms apart (the lowest first, on the time)
+                    r.place("harm", snd, t + 0.003 * j, part.comp_gain * vel())
+            for j, t in enumerate(hits(part.lead)):
+                step, octave = lead_steps[(b - bar0) % len(part.chords), j], lead_oct[(b - bar0) % len(part.chords), j]
+                note = chord[min(step, len(chord) - 1)] + 12 + 12 * octave
+                snd = r.note("lead", lambda f, n: synth.lead_note(f, n, sr, square=part.lead_square),
+                             note, part.lead_len * bar_s / bpb, 0.015, max_s=1.5, variant=part.lead_square)
+                r.place("lead", snd, t, part.lead_gain * vel())
+        bar0 += part.bars
+
+
+def _render_free(r: _Renderer, start_s: float, end_s: float, *, chords: tuple[tuple[int, ...], ...],
+                 piano_gain: float, pad_gain: float, seed: int, mean_gap_s: float = 0.6) -> None:
+    """Rubato piano over pads between ``start_s`` and ``end_s``: note onsets at irregular (log-normal) gaps,
+    arpeggios that speed up and slow down, chords held for irregular lengths; no pulse to tap to."""
+    sr = r.sr
+    rng = np.random.default_rng(seed)
+    t, k = start_s + 0.15, 0
+    chord_edges = np.cumsum(rng.uniform(2.5, 5.5, len(chords) * 8)) + start_s
+    while t < end_s - 0.3:
+        chord = chords[int(np.searchsorted(chord_edges, t)) % len(chords)]
+        note = chord[rng.integers(len(chord))] + 12 * int(rng.integers(0, 3))
+        velocity = float(rng.uniform(0.35, 0.9))
+        snd = r.sound(("free_piano", note, round(velocity, 1)), lambda: synth.piano_note(
+            synth.midi_hz(note), 2.5, sr, velocity=round(velocity, 1), decay_s=2.0, seed=note))
+        r.place("harm", snd, t, piano_gain)
+        # log-normal gaps whose median wanders: rubato, never a steady period
+        t += float(rng.lognormal(np.log(mean_gap_s * (1.0 + 0.5 * np.sin(k / 3.7))), 0.55))
+        k += 1
+    edges = np.concatenate([[start_s], chord_edges[chord_edges < end_s], [end_s]])
+    for j, (a, b) in enumerate(zip(edges[:-1], edges[1:])):
+        length = round(b - a + 1.5, 1)
+        for note in chords[j % len(chords)]:
+            snd = r.sound(("free_pad", note, length), lambda note=note: synth.pad_note(
+                synth.midi_hz(note), length, sr, attack_s=1.2, release_s=1.5, brightness=0.6, tremolo_hz=0.13))
+            r.place("harm", snd, a, pad_gain)
+
+
+def _mix(r: _Renderer, level: float, reverb_s: float) -> np.ndarray:
+    """Stereo master: drums and bass centred, hats right, chords wide, lead left; a reverb send; peak ``level``."""
+    s = r.stems
+    pan = {"kick": 0.0, "snare": 0.05, "hats": 0.35, "bass": 0.0, "harm": 0.0, "lead": -0.25}
+    left = sum(s[k] * np.sqrt(0.5 - 0.5 * pan[k]) for k in s)
+    right = sum(s[k] * np.sqrt(0.5 + 0.5 * pan[k]) for k in s)
+    # the chords are widened by delaying one side 11 ms (Haas); the send gives snare, chords and lead a room
+    d = int(0.011 * r.sr)
+    right[d:] += 0.2 * s["harm"][:-d]
+    send = 0.35 * s["snare"] + 0.5 * s["harm"] + 0.4 * s["lead"]
+    if reverb_s > 0:
+        wet = synth.reverb(np.stack([send, send]), r.sr, decay_s=reverb_s, seed=r.song.seed)
+        left, right = left + 0.35 * wet[0], right + 0.35 * wet[1]
+    out = np.stack([left, right])
+    fade = int(0.5 * r.sr)  # a short fade at the very end (the tails are cut)
+    out[:, -fade:] *= np.linspace(1.0, 0.0, fade)
+    return (out * level / max(np.max(np.abs(out)), 1e-9)).astype(np.float32)
+
+
+def _render(song: _Song, free: dict | None = None) -> TruthSong:
+    r = _Renderer(song)
+    if free is not None:
+        _render_free(r, 0.0, song.intro_s + 0.3, **free)
+    if song.parts:
+        _render_bars(r)
+    samples = _mix(r, song.level, song.reverb_s)
+    bpb = song.beats_per_bar
+    n_bars = sum(p.bars for p in song.parts)
+    beats = np.asarray(song.grid_s[:n_bars * bpb], np.float64)
+    starts, labels = [], []
+    if song.intro_s > 0:
+        starts, labels = [0.0], ["free intro"]
+    bar = 0
+    for part in song.parts:
+        if not labels or part.label != labels[-1]:  # a section starts where the material changes, on a downbeat
+            starts.append(float(beats[bar * bpb]))
+            labels.append(part.label)
+        bar += part.bars
+    starts[0] = 0.0
+    labels = _relabel(labels)
+    return TruthSong(name=song.name, samples=samples, sample_rate=song.sample_rate, beat_times_s=beats,
+                     downbeat_times_s=beats[::bpb].copy() if bpb else beats[:0],
+                     beats_per_bar=bpb if len(beats) else 0, section_starts_s=np.asarray(starts, np.float64),
+                     section_labels=labels, has_beat=bool(len(beats)))
+
+
+def _relabel(labels: list[str]) -> list[str]:
+    """Labels as letters in order of first appearance ("verse", "chorus", "verse" -> A, B, A)."""
+    order: dict[str, str] = {}
+    for lab in labels:
+        order.setdefault(lab, chr(ord("A") + len(order)))
+    return [order[lab] for lab in labels]
+
+
+# ---------------------------------------------------------------- the cases
+
+# chord progressions (MIDI notes, root first)
+_AM_F_C_G = ((57, 60, 64), (53, 57, 60), (48, 52, 55), (55, 59, 62))
+_C_G_AM_F = ((48, 52, 55), (55, 59, 62), (57, 60, 64), (53, 57, 60))
+_DM_BB_F_C = ((50, 53, 57), (46, 50, 53), (53, 57, 60), (48, 52, 55))
+_EM_C_G_D = ((52, 55, 59), (48, 52, 55), (55, 59, 62), (50, 54, 57))
+_BLUES_G = ((43, 47, 50, 53), (43, 47, 50, 53), (48, 52, 55, 58), (43, 47, 50, 53))
+_WALTZ = ((50, 54, 57), (55, 59, 62), (57, 61, 64), (50, 54, 57), (47, 50, 54), (52, 55, 59), (57, 61, 64),
+          (50, 54, 57))
+_AMBIENT = ((45, 52, 57, 64), (41, 48, 57, 60), (43, 50, 55, 62), (40, 47, 55, 59))
+
+_ROCK_KIT = _Kit()
+_TIGHT_KIT = _Kit(kick_hz=(180.0, 55.0), kick_decay_s=0.18, kick_click=0.4, snare_hz=220.0, snare_decay_s=0.05,
+                  hat_decay_s=0.012, hat_metal=0.6, kick_gain=0.85, snare_gain=0.45, hat_gain=0.22)
+_EDM_KIT = _Kit(kick_hz=(200.0, 45.0), kick_decay_s=0.3, kick_click=0.15, snare_hz=200.0, snare_decay_s=0.09,
+                clap=True, hat_decay_s=0.02, kick_gain=1.0, snare_gain=0.4, hat_gain=0.2)
+_JAZZ_KIT = _Kit(kick_hz=(110.0, 60.0), kick_decay_s=0.15, kick_click=0.1, snare_hz=240.0, snare_decay_s=0.05,
+                 hat_decay_s=0.035, hat_metal=0.8, kick_gain=0.6, snare_gain=0.3, hat_gain=0.3)
+_LOFI_KIT = _Kit(kick_hz=(120.0, 52.0), kick_decay_s=0.22, kick_click=0.05, snare_hz=170.0, snare_decay_s=0.11,
+                 hat_decay_s=0.025, hat_metal=0.2, kick_gain=0.8, snare_gain=0.55, hat_gain=0.18)
+
+
+def _beats_for(parts: tuple[_Part, ...], bpb: int) -> int:
+    return sum(p.bars for p in parts) * bpb
+
+
+def _groove(name, *, bpm, sr, seed, chords, kit, transpose=0, level=0.85, bars=20, comp=(0, 1.5, 2.5),
+            pad=0.0, start_s=0.05) -> _Song:
+    part = _Part("A", bars, chords, kit=kit, comp=comp, pad_gain=pad, bass=(0, 1, 1.5, 2, 3))
+    return _Song(name, sr, seed, 4, (part,), _steady(bpm, _beats_for((part,), 4), start_s), level=level,
+                 transpose=transpose)
+
+
+def _syncopated(name, *, bpm, sr, seed, chords, kit, lead_gain, transpose=0, level=0.9, bars=24,
+                lead=(0.75, 1.75, 2.75, 3.75)) -> _Song:
+    # the lead anticipates every beat by a sixteenth and is the loudest thing in the mix; kick and bass are on
+    # the beat, snare on 2 and 4 rather soft
+    quiet = replace(kit, snare_gain=kit.snare_gain * 0.6, hat_gain=kit.hat_gain * 0.7)
+    part = _Part("A", bars, chords, kit=quiet, kick=(0, 1, 2, 3), bass=(0, 2), lead=lead, lead_len=0.45,
+                 lead_gain=lead_gain, pad_gain=0.05, hats=(0.5, 1.5, 2.5, 3.5))
+    return _Song(name, sr, seed, 4, (part,), _steady(bpm, _beats_for((part,), 4), 0.1), level=level,
+                 transpose=transpose, reverb_s=0.9)
+
+
+def _half_time(name, *, bpm, sr, seed, chords, kit, transpose=0, bars=20) -> _Song:
+    part = _Part("A", bars, chords, kit=kit, kick=(0, 2.5), snare=(2,), bass=(0, 2.5), pad_gain=0.09,
+                 hats=EIGHTHS_4)
+    return _Song(name, sr, seed, 4, (part,), _steady(bpm, _beats_for((part,), 4), 0.08), transpose=transpose,
+                 level=0.8)
+
+
+def _swing_song(name, *, bpm, sr, seed, chords, kit, ratio, transpose=0, bars=16) -> _Song:
+    part = _Part("A", bars, chords, kit=kit, kick=(0, 2), snare=(1, 3), hats=(0, 1, 1.5, 2, 3, 3.5),
+                 bass=(0, 0.5, 1, 1.5, 2, 2.5, 3, 3.5), comp=(1, 3), comp_gain=0.14, swing=ratio, bass_gain=0.35)
+    return _Song(name, sr, seed, 4, (part,), _steady(bpm, _beats_for((part,), 4), 0.12), transpose=transpose,
+                 level=0.75, offbeat_jitter_s=0.004)
+
+
+def _waltz(name, *, bpm, sr, seed, chords, kit, transpose=0, bars=28) -> _Song:
+    # oom-pah-pah: kick and bass on 1, chords (piano) on 2 and 3, hats on every beat, a light snare on 3
+    part = _Part("A", bars, chords, kit=replace(kit, snare_gain=kit.snare_gain * 0.5), kick=(0,), snare=(2,),
+                 hats=(0, 1, 2), bass=(0,), comp=(1, 2), comp_gain=0.2, pad_gain=0.05)
+    return _Song(name, sr, seed, 3, (part,), _steady(bpm, _beats_for((part,), 3), 0.06), transpose=transpose,
+                 level=0.8)
+
+
+def _tempo_ramp(name, *, bpm0, bpm1, sr, seed, chords, kit, transpose=0, bars=24) -> _Song:
+    part = _Part("A", bars, chords, kit=kit, comp=(0, 2), bass=(0, 1, 2, 3), pad_gain=0.05)
+    return _Song(name, sr, seed, 4, (part,), _ramp(bpm0, bpm1, _beats_for((part,), 4), 0.05),
+                 transpose=transpose, level=0.85)
+
+
+def _free_intro(name, *, intro_s, bpm, sr, seed, chords, kit, transpose=0, bars=18) -> tuple[_Song, dict]:
+    part = _Part("B", bars, chords, kit=kit, comp=(0, 1.5, 3), pad_gain=0.05)
+    song = _Song(name, sr, seed, 4, (part,), _steady(bpm, _beats_for((part,), 4), intro_s), intro_s=intro_s,
+                 transpose=transpose, level=0.85)
+    free = dict(chords=tuple(tuple(n + transpose for n in c) for c in chords), piano_gain=0.35, pad_gain=0.06,
+                seed=seed + 1000)
+    return song, free
+
+
+def _drift_song(name, *, bpm, depth, jitter_s, sr, seed, chords, kit, transpose=0, bars=24) -> _Song:
+    part = _Part("A", bars, chords, kit=kit, comp=(0, 2.5), bass=(0, 1, 2, 3), open_hats=(3.5,),
+                 hats=(0, .5, 1, 1.5, 2, 2.5, 3))
+    return _Song(name, sr, seed, 4, (part,), _drift(bpm, _beats_for((part,), 4), depth=depth, jitter_s=jitter_s,
+                                                    seed=seed), offbeat_jitter_s=jitter_s * 0.6,
+                 transpose=transpose, level=0.8)
+
+
+def _dj_change(name, *, bpm0, bpm1, sr, seed, chords0, chords1, kit0, kit1, bars=(16, 16)) -> _Song:
+    # track 1, then a hard cut to track 2 on what would have been track 1's next downbeat (another key, kit, tempo)
+    a = _Part("A", bars[0], chords0, kit=kit0, kick=(0, 1, 2, 3), open_hats=(0.5, 1.5, 2.5, 3.5),
+              hats=(0, 1, 2, 3), bass=(0.5, 1.5, 2.5, 3.5), pad_gain=0.06)
+    b = _Part("B", bars[1], chords1, kit=kit1, comp=(0, 1.5, 3), bass=(0, 1, 1.5, 2, 3), pad_gain=0.0)
+    first = _steady(bpm0, bars[0] * 4, 0.04)
+    second = _steady(bpm1, bars[1] * 4, first[-1])
+    return _Song(name, sr, seed, 4, (a, b), np.concatenate([first[:-1], second]), level=0.85)
+
+
+def _verse_chorus(name, *, bpm, sr, seed, form, verse_chords, chorus_chords, kit, intro_chords=None,
+                  transpose=0, bars=8) -> _Song:
+    """Verse: piano, closed hats, kick 1 and 3, soft snare, quarter-note bass. Chorus: another progression, a
+    bright saw pad and a lead, four-on-the-floor kick, clap-snare, open hats off the beat, eighth-note bass."""
+    verse = _Part("verse", bars, verse_chords, kit=kit, comp=(0, 1.5, 2.5), comp_gain=0.2, bass=(0, 1, 2, 3),
+                  snare=(1, 3), kick=(0, 2, 2.5), hats=EIGHTHS_4)
+    chorus = _Part("chorus", bars, chorus_chords, kit=replace(kit, clap=True, kick_gain=kit.kick_gain * 1.1,
+                                                              snare_gain=kit.snare_gain * 1.2),
+                   kick=(0, 1, 2, 3), snare=(1, 3), hats=(0, 1, 2, 3), open_hats=(0.5, 1.5, 2.5, 3.5),
+                   bass=EIGHTHS_4, pad_gain=0.1, pad_bright=2.5, lead=(0, 1.5, 2, 3), lead_len=0.9,
+                   lead_gain=0.12, lead_square=False, bass_gain=0.5)
+    intro = _Part("intro", 4, intro_chords or verse_chords, kit=replace(kit, kick_gain=0.45, snare_gain=0.0),
+                  kick=(0,), snare=(),
+                  hats=(0, 1, 2, 3), bass=(0,), pad_gain=0.1, pad_bright=0.6)
+    parts = tuple({"I": intro, "A": verse, "B": chorus}[c] for c in form)
+    return _Song(name, sr, seed, 4, parts, _steady(bpm, _beats_for(parts, 4), 0.05), transpose=transpose,
+                 level=0.9)
+
+
+def _beatless_pad(name, *, sr, seed, duration_s, chords, transpose=0) -> TruthSong:
+    """Ambient pads: long overlapping chords with slow swells (2-4 s attacks), a little filtered wind."""
+    r = _Renderer(_Song(name, sr, seed, 0, (), np.zeros(0), intro_s=duration_s - 1.5, reverb_s=3.0, level=0.6))
+    rng = np.random.default_rng(seed)
+    t = 0.0
+    j = 0
+    while t < duration_s - 4:
+        length = round(float(rng.uniform(7.0, 11.0)), 1)
+        for note in chords[j % len(chords)]:
+            snd = r.sound(("pad", note + transpose, length), lambda note=note: synth.pad_note(
+                synth.midi_hz(note + transpose), length, sr, attack_s=float(rng.uniform(2.0, 4.0)),
+                release_s=3.0, brightness=0.5, detune_cents=9.0, tremolo_hz=0.11))
+            r.place("harm", snd, t + float(rng.uniform(0.0, 0.8)), 0.25)
+        t += float(rng.uniform(4.5, 7.5))
+        j += 1
+    n = r.n
+    wind = np.convolve(rng.standard_normal(n), np.ones(64) / 64, mode="same")
+    wind *= 0.5 + 0.5 * np.sin(2 * np.pi * np.arange(n) / sr / 13.0)
+    r.stems["harm"] += 0.4 * wind
+    return _render_song_free(r, name)
+
+
+def _drone(name, *, sr, seed, duration_s, root) -> TruthSong:
+    """A drone: root, fifth and octave held for the whole piece, slowly beating and swelling, brightness
+    drifting (no onsets after the first few seconds)."""
+    r = _Renderer(_Song(name, sr, seed, 0, (), np.zeros(0), intro_s=duration_s - 1.5, reverb_s=2.5, level=0.5))
+    n = r.n
+    t = np.arange(n) / sr
+    swell = np.clip(t / 4.0, 0, 1) * (0.75 + 0.25 * np.sin(2 * np.pi * t / 17.0))
+    for note, detune, g in ((root, 0.13, 1.0), (root + 7, -0.21, 0.6), (root + 12, 0.08, 0.4), (root - 12, 0.0, 0.7)):
+        f = synth.midi_hz(note)
+        for h in range(1, 7):
+            if f * h > 0.45 * sr:
+                break
+            bright = 0.5 + 0.5 * np.sin(2 * np.pi * t / (23.0 + 3 * h) + h)
+            r.stems["harm"] += g * swell * bright * np.sin(2 * np.pi * (f * h + detune * h) * t) / h ** 1.5
+    return _render_song_free(r, name)
+
+
+def _rubato_piano(name, *, sr, seed, duration_s, chords, transpose=0) -> TruthSong:
+    """Solo piano in free time: irregular note onsets, no pulse."""
+    r = _Renderer(_Song(name, sr, seed, 0, (), np.zeros(0), intro_s=duration_s - 1.5, reverb_s=2.0, level=0.7))
+    _render_free(r, 0.0, duration_s - 2.0, chords=tuple(tuple(n + transpose for n in c) for c in chords),
+                 piano_gain=0.5, pad_gain=0.0, seed=seed, mean_gap_s=0.45)
+    return _render_song_free(r, name)
+
+
+def _render_song_free(r: _Renderer, name: str) -> TruthSong:
+    samples = _mix(r, r.song.level, r.song.reverb_s)
+    empty = np.zeros(0, np.float64)
+    return TruthSong(name=name, samples=samples, sample_rate=r.sr, beat_times_s=empty, downbeat_times_s=empty.copy(),
+                     beats_per_bar=0, section_starts_s=np.array([0.0]), section_labels=["A"], has_beat=False)
+
+
+def _arrangement(name: str) -> tuple[_Song, dict | None] | None:
+    """The arrangement of each metered case (tempo, key, kit, seed, sample rate) and its free-time intro, if any;
+    None for a beatless case or an unknown name."""
+    S, L = 22050, 44100
+    arrangements = {
+        "groove": lambda: _groove(name, bpm=120, sr=S, seed=1, chords=_AM_F_C_G, kit=_ROCK_KIT),
+        "syncopated_lead": lambda: _syncopated(name, bpm=140, sr=S, seed=2, chords=_DM_BB_F_C, kit=_ROCK_KIT,
+                                               lead_gain=0.9),
+        "half_time": lambda: _half_time(name, bpm=130, sr=S, seed=3, chords=_EM_C_G_D, kit=_ROCK_KIT),
+        "swing": lambda: _swing_song(name, bpm=100, sr=S, seed=4, chords=_BLUES_G, kit=_JAZZ_KIT, ratio=2 / 3),
+        "waltz": lambda: _waltz(name, bpm=150, sr=S, seed=5, chords=_WALTZ, kit=_ROCK_KIT),
+        "tempo_ramp": lambda: _tempo_ramp(name, bpm0=96, bpm1=132, sr=S, seed=6, chords=_C_G_AM_F, kit=_TIGHT_KIT),
+        "free_intro": lambda: _free_intro(name, intro_s=12.0, bpm=110, sr=S, seed=7, chords=_AM_F_C_G,
+                                          kit=_ROCK_KIT),
+        "verse_chorus": lambda: _verse_chorus(name, bpm=120, sr=S, seed=9, form="ABAB", verse_chords=_AM_F_C_G,
+                                              chorus_chords=_C_G_AM_F, kit=_ROCK_KIT),
+        "drift": lambda: _drift_song(name, bpm=120, depth=0.04, jitter_s=0.008, sr=S, seed=10, chords=_AM_F_C_G,
+                                     kit=_ROCK_KIT),
+        "dj_change": lambda: _dj_change(name, bpm0=118, bpm1=128, sr=S, seed=11, chords0=_DM_BB_F_C,
+                                        chords1=_EM_C_G_D, kit0=_EDM_KIT, kit1=_ROCK_KIT),
+        # held out: the same kinds of hard cases with other tempi, keys, kits, timbres, seeds and sample rates
+        "ho_groove": lambda: _groove(name, bpm=104, sr=L, seed=101, chords=_EM_C_G_D, kit=_TIGHT_KIT, transpose=-2,
+                                     level=0.6, comp=(0, 0.5, 1.5, 2, 3), pad=0.06),
+        "ho_syncopated_lead": lambda: _syncopated(name, bpm=128, sr=L, seed=102, chords=_AM_F_C_G, kit=_EDM_KIT,
+                                                  lead_gain=1.0, transpose=3, lead=(0.75, 1.75, 2.75, 3.5, 3.75)),
+        "ho_half_time": lambda: _half_time(name, bpm=150, sr=L, seed=103, chords=_DM_BB_F_C, kit=_EDM_KIT,
+                                           transpose=2),
+        "ho_swing": lambda: _swing_song(name, bpm=88, sr=L, seed=104, chords=_BLUES_G, kit=_LOFI_KIT, ratio=0.7,
+                                        transpose=-3),
+        "ho_waltz": lambda: _waltz(name, bpm=112, sr=L, seed=105, chords=_WALTZ, kit=_JAZZ_KIT, transpose=-5,
+                                   bars=22),
+        "ho_tempo_ramp": lambda: _tempo_ramp(name, bpm0=138, bpm1=104, sr=L, seed=106, chords=_EM_C_G_D,
+                                             kit=_ROCK_KIT, transpose=1),
+        "ho_free_intro": lambda: _free_intro(name, intro_s=10.0, bpm=92, sr=L, seed=107, chords=_DM_BB_F_C,
+                                             kit=_LOFI_KIT, transpose=-1, bars=14),
+        "ho_form": lambda: _verse_chorus(name, bpm=126, sr=L, seed=111, form="IABAB", verse_chords=_EM_C_G_D,
+                                         chorus_chords=_DM_BB_F_C, kit=_TIGHT_KIT, transpose=-2),
+        "ho_drift": lambda: _drift_song(name, bpm=96, depth=0.04, jitter_s=0.01, sr=S, seed=112, chords=_DM_BB_F_C,
+                                        kit=_LOFI_KIT, bars=20),
+        "ho_dj_change": lambda: _dj_change(name, bpm0=126, bpm1=112, sr=L, seed=113, chords0=_C_G_AM_F,
+                                           chords1=_AM_F_C_G, kit0=_TIGHT_KIT, kit1=_EDM_KIT, bars=(16, 12)),
+    }
+    if name not in arrangements:
+        return None
+    made = arrangements[name]()
+    return made if isinstance(made, tuple) else (made, None)
+
+
+def _build(name: str) -> TruthSong:
+    """Synthesize one case (no cache)."""
+    S, L = 22050, 44100
+    beatless = {
+        "beatless_pad": lambda: _beatless_pad(name, sr=S, seed=8, duration_s=40.0, chords=_AMBIENT),
+        "ho_beatless_pad": lambda: _beatless_pad(name, sr=L, seed=108, duration_s=45.0, chords=_AMBIENT,
+                                                 transpose=3),
+        "ho_drone": lambda: _drone(name, sr=S, seed=109, duration_s=40.0, root=38),
+        "ho_rubato_piano": lambda: _rubato_piano(name, sr=L, seed=110, duration_s=40.0, chords=_C_G_AM_F,
+                                                 transpose=2),
+    }
+    if name in beatless:
+        return beatless[name]()
+    arrangement = _arrangement(name)
+    if arrangement is None:
+        raise KeyError(f"unknown ground-truth case {name!r}; known: {', '.join(TUNING_CASES + HELD_OUT_CASES)}")
+    return _render(*arrangement)
+
+
+TUNING_CASES: tuple[str, ...] = ("groove", "syncopated_lead", "half_time", "swing", "waltz", "tempo_ramp",
+                                 "free_intro", "beatless_pad", "verse_chorus", "drift", "dj_change")
+HELD_OUT_CASES: tuple[str, ...] = ("ho_groove", "ho_syncopated_lead", "ho_half_time", "ho_swing", "ho_waltz",
+                                   "ho_tempo_ramp", "ho_free_intro", "ho_beatless_pad", "ho_drone",
+                                   "ho_rubato_piano", "ho_form", "ho_drift", "ho_dj_change")
+
+
+@functools.lru_cache(maxsize=None)
+def make_case(name: str) -> TruthSong:
+    """One ground-truth song by name (cached in this process: treat the arrays as read-only).
+
+    Parameters
+    ----------
+    name : str
+        One of :data:`TUNING_CASES` or :data:`HELD_OUT_CASES`.
+
+    Returns
+    -------
+    TruthSong
+
+    Raises
+    ------
+    KeyError
+        For an unknown name.
+
+    Examples
+    --------
+    >>> song = make_case("groove")
+    >>> song.beats_per_bar, round(song.tempo_bpm)
+    (4, 120)
+    """
+    song = _build(name)
+    for a in (song.samples, song.beat_times_s, song.downbeat_times_s, song.section_starts_s):
+        a.flags.writeable = False  # shared by every caller of the cache
+    return song
+
+
+def truth_set(part: str = "tuning") -> list[TruthSong]:
+    """All the songs of one part of the ground truth.
+
+    Parameters
+    ----------
+    part : str
+        ``"tuning"`` (:data:`TUNING_CASES`) or ``"held_out"`` (:data:`HELD_OUT_CASES`; keep them out of tuning).
+
+    Returns
+    -------
+    list of TruthSong
+    """
+    if part == "tuning":
+        names = TUNING_CASES
+    elif part == "held_out":
+        names = HELD_OUT_CASES
+    else:
+        raise ValueError(f"part must be 'tuning' or 'held_out', not {part!r}")
+    return [make_case(name) for name in names]

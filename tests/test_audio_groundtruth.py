@@ -1,0 +1,144 @@
+"""The ground-truth songs (musicvideo.audio.groundtruth): deterministic, consistent truth, kicks on the beats."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from musicvideo.audio import groundtruth as gt
+from musicvideo.audio.decode import AudioClip
+
+# a spread of the hard cases (each is synthesized once per test session: make_case caches)
+CASES = ("groove", "syncopated_lead", "half_time", "swing", "waltz", "tempo_ramp", "free_intro", "beatless_pad",
+         "verse_chorus", "drift", "dj_change", "ho_form", "ho_drone")
+
+
+def _low_band_onsets(song: gt.TruthSong, times_s: np.ndarray, *, cutoff_hz: float = 200.0) -> np.ndarray:
+    """Where the low band (Gaussian low-pass, ~1.5 ms of smoothing, no phase shift) first rises a quarter of the
+    way from its level just before each given time to its peak just after: the kick's onset near that time."""
+    x = song.samples.astype(np.float64).mean(axis=0)
+    sr = song.sample_rate
+    freqs = np.fft.rfftfreq(len(x), 1 / sr)
+    low = np.fft.irfft(np.fft.rfft(x) * np.exp(-(freqs / cutoff_hz) ** 2), len(x))
+    w = max(1, int(0.001 * sr))
+    env = np.sqrt(np.convolve(low ** 2, np.ones(w) / w, mode="same"))
+    found = []
+    for t in times_s:
+        i = int(round(t * sr))
+        before = np.median(env[max(i - int(0.04 * sr), 0):max(i - int(0.01 * sr), 1)])
+        peak = env[i:i + int(0.06 * sr)].max()
+        a = i - int(0.03 * sr)
+        above = np.flatnonzero(env[a:i + int(0.06 * sr)] > before + 0.25 * (peak - before))
+        found.append((a + above[0]) / sr)
+    return np.array(found)
+
+
+def test_case_lists():
+    assert {"groove", "syncopated_lead", "half_time", "swing", "waltz", "tempo_ramp", "free_intro", "beatless_pad",
+            "verse_chorus", "drift", "dj_change"} <= set(gt.TUNING_CASES)
+    assert not set(gt.TUNING_CASES) & set(gt.HELD_OUT_CASES)
+    assert all(name.startswith("ho_") for name in gt.HELD_OUT_CASES)
+    with pytest.raises(KeyError):
+        gt.make_case("no_such_case")
+    with pytest.raises(ValueError):
+        gt.truth_set("everything")
+
+
+def test_deterministic():
+    for name in ("syncopated_lead", "drift"):
+        again = gt._build(name)  # bypasses make_case's cache
+        first = gt.make_case(name)
+        np.testing.assert_array_equal(first.samples, again.samples)
+        np.testing.assert_array_equal(first.beat_times_s, again.beat_times_s)
+        assert first.section_labels == again.section_labels
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_truth_consistent(name):
+    song = gt.make_case(name)
+    assert song.name == name
+    assert song.samples.dtype == np.float32 and song.samples.shape[0] == 2
+    assert song.sample_rate in (22050, 44100)
+    assert np.all(np.isfinite(song.samples)) and np.max(np.abs(song.samples)) <= 1.0
+    assert np.max(np.abs(song.samples)) > 0.3  # not silent
+    assert 30.0 <= song.duration_s <= 72.0
+    beats, downs = song.beat_times_s, song.downbeat_times_s
+    assert beats.dtype == np.float64 and downs.dtype == np.float64
+    starts, labels = song.section_starts_s, song.section_labels
+    assert starts[0] == 0.0 and len(starts) == len(labels) and np.all(np.diff(starts) > 0)
+    assert labels[0] == "A"
+    if not song.has_beat:
+        assert len(beats) == 0 and len(downs) == 0 and song.beats_per_bar == 0
+        assert labels == ["A"]
+        return
+    assert song.beats_per_bar in (3, 4)
+    assert np.all(np.diff(beats) > 0.25) and beats[-1] < song.duration_s
+    assert np.all(np.isin(downs, beats))
+    # every bar has beats_per_bar beats, the last one complete
+    idx = np.searchsorted(beats, downs)
+    assert np.all(np.diff(idx) == song.beats_per_bar)
+    assert idx[0] == 0 and len(beats) - idx[-1] == song.beats_per_bar
+    # sections after the first start on downbeats
+    assert np.all(np.isin(starts[1:], downs))
+    # labels: first appearance in order, A B C ...
+    seen = []
+    for label in labels:
+        if label not in seen:
+            assert label == chr(ord("A") + len(seen))
+            seen.append(label)
+
+
+def test_designed_forms():
+    assert gt.make_case("verse_chorus").section_labels == ["A", "B", "A", "B"]
+    vc = gt.make_case("verse_chorus")
+    assert np.allclose(np.diff(vc.section_starts_s[1:]), 8 * 4 * 0.5)  # 8 bars of 4 beats at 120 BPM
+    assert gt.make_case("ho_form").section_labels == ["A", "B", "C", "B", "C"]
+    intro = gt.make_case("free_intro")
+    assert intro.section_labels == ["A", "B"] and intro.beat_times_s[0] >= 10.0
+    assert intro.section_starts_s[1] == intro.beat_times_s[0]
+    assert gt.make_case("waltz").beats_per_bar == 3
+    dj = gt.make_case("dj_change")
+    periods = np.diff(dj.beat_times_s)
+    assert np.isclose(60 / periods[0], 118) and np.isclose(60 / periods[-1], 128)
+    ramp = np.diff(gt.make_case("tempo_ramp").beat_times_s)
+    assert 60 / ramp[0] < 100 and 60 / ramp[-1] > 125
+    drift = np.diff(gt.make_case("drift").beat_times_s)
+    assert 0.5 * 0.88 < drift.min() and drift.max() < 0.5 / 0.88 and np.std(drift) > 0.005  # played, not a grid
+
+
+@pytest.mark.parametrize("name", [c for c in CASES if c not in ("beatless_pad", "ho_drone")])
+def test_kick_on_the_downbeats(name):
+    song = gt.make_case(name)
+    found = _low_band_onsets(song, song.downbeat_times_s)
+    assert np.max(np.abs(found - song.downbeat_times_s)) < 0.005
+
+
+def test_kick_on_beats_1_and_3_of_groove():
+    song = gt.make_case("groove")
+    kicks = song.beat_times_s[::2]
+    assert np.max(np.abs(_low_band_onsets(song, kicks) - kicks)) < 0.005
+
+
+@pytest.mark.parametrize("name", ["syncopated_lead", "ho_syncopated_lead"])
+def test_syncopated_lead_comes_a_sixteenth_early_and_louder(name):
+    song, _ = gt._arrangement(name)
+    renderer = gt._Renderer(song)
+    gt._render_bars(renderer)
+    kick, lead = renderer.stems["kick"], renderer.stems["lead"]
+    assert np.sqrt(np.mean(lead ** 2)) > np.sqrt(np.mean(kick ** 2))  # louder (and far brighter)
+    truth = gt.make_case(name)
+    sixteenth = np.median(np.diff(truth.beat_times_s)) / 4
+    sr = renderer.sr
+    starts = np.flatnonzero((np.abs(lead) > 1e-6) & (np.abs(np.roll(lead, 1)) <= 1e-6)) / sr
+    nearest = truth.beat_times_s[np.argmin(np.abs(truth.beat_times_s[:, None] - starts[None, :]), axis=0)]
+    offsets = starts - nearest
+    assert np.mean(np.abs(offsets + sixteenth) < 0.002) > 0.75  # most lead notes a sixteenth before a beat
+    assert np.all(np.abs(offsets) > 0.01)  # none on the beat
+
+
+def test_clip_and_truth_set():
+    song = gt.make_case("groove")
+    clip = song.clip()
+    assert isinstance(clip, AudioClip) and clip.sample_rate == song.sample_rate
+    assert clip.samples.shape == song.samples.shape
+    assert [s.name for s in gt.truth_set("tuning")][:1] == ["groove"]
