@@ -85,7 +85,8 @@ def test_silence_gives_calm_zeros(tmp_path, audio_cache):
     curves = reactive_curves(analyze(song, fps=30))
     for name in ("loudness", "onset", "beat", "pulse"):
         assert np.all(getattr(curves, name) == 0), name
-    assert np.allclose(curves.speed, CurveConfig().speed_min)
+    calmest = CurveConfig().speed_min * CurveConfig().character_min  # silence is the calmest song there is
+    assert np.allclose(curves.speed, calmest) and curves.character.energy == 0
 
 
 def test_clips_can_share_the_whole_song_scale(song, audio_cache):

@@ -1,19 +1,23 @@
 """ReactiveCurves -> per-frame latents, batch by batch.
 
-The walk moves along a loop of keyframe latents (:mod:`musicvideo.motion.keyframes`). Its position, in keyframe
-segments, is the running integral of the speed curve, so loud passages travel further per frame than quiet ones:
-``position[i] = sum(speed[:i]) / fps``. Between keyframes the latent is interpolated (Catmull-Rom by default, so
-keyframes never show as kinks). On top of that:
+Every section label has a loop of keyframe latents (:mod:`musicvideo.motion.keyframes`); where on which loop each
+frame is comes from :mod:`musicvideo.motion.choreography`: timed in bars when the song has a trusted beat (keyframes
+are reached on downbeats, loudness spreads the travel inside a segment), by the integral of the speed curve in
+seconds when it has none, and back to a label's first keyframe whenever that label returns. Between keyframes the
+latent is interpolated (Catmull-Rom by default, so keyframes never show as kinks). On top of that:
 
-- a *pulse*: the latent is pushed toward the keyframe's pulse target by ``pulse_strength * curves.pulse[i]``; the
-  pulse curve jumps on beats/onsets (less in quiet passages, see ``curves.quiet_pulse``) and decays with the
-  curves' release time;
+- *layer-wise hits* in w+: each style layer is pushed toward the keyframe's pulse target by its group's drive,
+  ``pulse_strength * gain * curves.drive[i, group]``: bass and kicks move the coarse layers (composition), mid and
+  chord changes the middle ones (shapes, colour), treble and hats the fine ones (texture). Beats hit with an attack
+  before and a release after them, scaled by the beat confidence and the song's character (see
+  :mod:`musicvideo.audio.curves`);
+- *chroma mode* (optional): twelve pitch-class latents, weighted by the chroma, pull the middle layers;
 - *truncation* ``psi = truncation_psi + truncation_loudness * loudness[i]``: loud frames stray further from the
   average image, quiet frames settle toward it;
-- *noise strength* ``noise_base + noise_loudness * loudness[i]``: the fine texture shimmers more when it is loud.
+- *noise strength* ``noise_base + noise_loudness * loudness[i] + noise_fine * drive[i, fine]``.
 
-Only the per-frame position, loudness and pulse arrays are kept (O(N) floats); latents are made on demand for any
-frame range ``[a, b)`` and are bit-identical to the same frames of a full render, so a song can be split over workers.
+Only per-frame tables are kept (O(N) small numbers, ~130 bytes a frame); latents are made on demand for any frame
+range ``[a, b)`` and are bit-identical to the same frames of a full render, so a song can be split over workers.
 """
 
 from __future__ import annotations
@@ -67,6 +71,31 @@ class WalkConfig:
         Noise-input strength at silence (1 = as trained).
     noise_loudness : float
         Added to ``noise_base`` in proportion to loudness.
+    noise_fine : float
+        Added to the noise strength in proportion to the fine layers' drive (hats and treble make texture shimmer).
+    timing : {'bars', 'seconds'}
+        Keyframe travel timed in bars when the song has a beat the analysis trusts (arrivals on downbeats), or
+        always by the speed curve in seconds.
+    bars_per_keyframe : int
+        Bars per keyframe segment (1, 2, 4, 8, ...); 0 chooses from the song's character (2 energetic, 4 calm).
+    bar_shaping : float
+        0..1: how much loudness shapes the motion inside a segment (0 = evenly in time, 1 = all by loudness).
+    min_beat_confidence : float
+        Below this beat confidence of the song the walk is timed in seconds.
+    sections : bool
+        Each section label gets its own keyframes, and a returning label returns to its looks.
+    section_change : {'morph', 'cut'}
+        A section change as a quick morph that completes on its downbeat, or a hard cut on it.
+    section_morph_s : float
+        Length of that morph, seconds (four times as long when timed in seconds).
+    coarse_gain, middle_gain, fine_gain : float
+        How strongly the coarse (composition), middle (shapes, colour) and fine (texture) layers follow their drive
+        (bass and kick; mid and chord changes; treble and hats), times ``pulse_strength``.
+    chroma : bool
+        Chroma mode: twelve pitch-class latents, weighted by the chroma, pull the middle layers (harmony changes
+        the picture).
+    chroma_strength : float
+        0..1: how far the chroma latents pull the middle layers.
     """
 
     space: Literal["w", "z"] = "w"
@@ -82,6 +111,19 @@ class WalkConfig:
     noise_mode: Literal["const", "random", "none"] = "const"
     noise_base: float = 0.4
     noise_loudness: float = 0.6
+    noise_fine: float = 0.3
+    timing: Literal["bars", "seconds"] = "bars"
+    bars_per_keyframe: int = 0
+    bar_shaping: float = 0.7
+    min_beat_confidence: float = 0.3
+    sections: bool = True
+    section_change: Literal["morph", "cut"] = "morph"
+    section_morph_s: float = 0.4
+    coarse_gain: float = 1.0
+    middle_gain: float = 0.6
+    fine_gain: float = 1.0
+    chroma: bool = False
+    chroma_strength: float = 0.5
 
     def __post_init__(self) -> None:
         if self.space not in ("w", "z"):
@@ -95,8 +137,18 @@ class WalkConfig:
             raise ConfigError(f"walk.n_keyframes must be at least 1, got {self.n_keyframes}")
         if self.seeds is not None and len(self.seeds) == 0:
             self.seeds = None
+        if self.timing not in ("bars", "seconds"):
+            raise ConfigError(f"walk.timing must be 'bars' or 'seconds', got {self.timing!r}")
+        if self.section_change not in ("morph", "cut"):
+            raise ConfigError(f"walk.section_change must be 'morph' or 'cut', got {self.section_change!r}")
+        if self.bars_per_keyframe < 0:
+            raise ConfigError(f"walk.bars_per_keyframe must be >= 1, or 0 for automatic, got {self.bars_per_keyframe}")
+        for name in ("bar_shaping", "min_beat_confidence", "chroma_strength"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise ConfigError(f"walk.{name} must be in 0..1, got {getattr(self, name)}")
         for name in ("speed_scale", "pulse_strength", "truncation_psi", "truncation_loudness",
-                     "noise_base", "noise_loudness"):
+                     "noise_base", "noise_loudness", "noise_fine", "section_morph_s", "coarse_gain", "middle_gain",
+                     "fine_gain"):
             value = getattr(self, name)
             if not math.isfinite(value) or value < 0:
                 raise ConfigError(f"walk.{name} must be a finite number >= 0, got {value}")
@@ -208,7 +260,7 @@ def _blend(points: torch.Tensor, index: torch.Tensor, weight: torch.Tensor) -> t
     frame's result is the same whatever batch it is computed in."""
     shape = (-1,) + (1,) * (points.dim() - 1)
     out = points[index[:, 0]] * weight[:, 0].view(shape)
-    for j in range(1, 4):
+    for j in range(1, index.shape[1]):
         out = out + points[index[:, j]] * weight[:, j].view(shape)
     return out
 
@@ -229,6 +281,40 @@ def _slerp_row(a: torch.Tensor, b: torch.Tensor, s: float) -> torch.Tensor:
     return direction * (na * (1 - s) + nb * s)
 
 
+def layer_groups(num_ws: int) -> np.ndarray:
+    """``[3, num_ws]`` 0/1 masks of the coarse, middle and fine style layers.
+
+    The split follows StyleGAN's resolutions (Karras et al.: 4-8 px coarse, 16-32 px middle, the rest fine), as
+    fractions of the layers so that any resolution has all three: at 256 px (14 layers) layers 0-3, 4-7 and 8-13.
+    """
+    c = max(1, round(num_ws * 2 / 7))
+    m = max(c + 1, round(num_ws * 4 / 7)) if num_ws > 2 else c
+    mask = np.zeros((3, num_ws), np.float32)
+    mask[0, :c] = 1
+    mask[1, c:m] = 1
+    mask[2, m:] = 1
+    return mask
+
+
+def label_seeds(seed: int, label: int, n_keyframes: int, seeds: list[int] | None = None,
+                n_labels: int = 1) -> list[int]:
+    """The keyframe seeds of one section label's loop.
+
+    Label 0 has the keyframes of ``seed`` itself (a song without sections walks as before); label ``j`` those of a
+    seed derived from ``(seed, j)``. Explicit ``seeds`` are shared by all labels, each starting at its own place in
+    the list, so every label opens on a different chosen look.
+    """
+    from .keyframes import keyframe_seeds
+
+    if seeds:
+        shift = (label * len(seeds)) // max(n_labels, 1)
+        return list(seeds[shift:]) + list(seeds[:shift])
+    if label == 0:
+        return keyframe_seeds(seed, n_keyframes)
+    derived = int(np.random.SeedSequence([int(seed), int(label)]).generate_state(1, dtype=np.uint32)[0])
+    return keyframe_seeds(derived, n_keyframes)
+
+
 class LatentWalk:
     """Per-frame latents of a clip, made on demand for any frame range.
 
@@ -237,11 +323,12 @@ class LatentWalk:
     generator : Generator
         Supplies the mapping network, ``w_avg`` and sizes; must be on ``device``.
     curves : ReactiveCurves
-        ``fps``, ``loudness`` (0..1), ``pulse`` (0..1) and ``speed`` (keyframe segments per second), length N.
+        ``fps``, ``loudness`` (0..1), ``pulse`` (0..1) and ``speed`` (keyframe segments per second), length N;
+        when present, ``drive`` (per layer group), ``chroma``, ``character`` and ``timing`` (beats, bars, sections).
     config : WalkConfig, optional
         The walk's knobs (defaults when None).
     seed : int
-        Seed of the keyframe loop when ``config.seeds`` is not set.
+        Seed of the keyframe loops when ``config.seeds`` is not set.
     device : torch.device or str
         Where the latents are made.
 
@@ -256,9 +343,10 @@ class LatentWalk:
                  device: torch.device | str = "cpu") -> None:
         import torch
 
-        from .keyframes import keyframe_seeds, make_keyframes
+        from .choreography import plan_walk
+        from .keyframes import make_keyframes, map_z, z_from_seed
 
-        self.config = config or WalkConfig()
+        self.config = cfg = config or WalkConfig()
         self.generator = generator
         self.device = torch.device(device)
         self.fps = float(curves.fps)
@@ -269,28 +357,67 @@ class LatentWalk:
         if len(self.loudness) != n or len(self.pulse) != n:
             raise ValueError(f"curves have different lengths: speed {n}, loudness {len(self.loudness)}, "
                              f"pulse {len(self.pulse)}")
-        self.positions = positions_from_speed(speed, self.fps, self.config.speed_scale)
-        seeds = keyframe_seeds(seed, self.config.n_keyframes, self.config.seeds)
+        drive = getattr(curves, "drive", None)
+        self.num_ws = int(generator.num_ws)
+        if drive is not None and np.shape(drive) == (n, 3):
+            drive = np.clip(np.nan_to_num(np.asarray(drive, dtype=np.float64)), 0.0, 1.0)
+            mask = layer_groups(self.num_ws) * np.array([[cfg.coarse_gain], [cfg.middle_gain], [cfg.fine_gain]])
+        else:  # curves without a layer drive: every layer follows the pulse
+            drive = np.repeat(self.pulse[:, None], 3, axis=1)
+            mask = np.full((3, self.num_ws), 1.0 / 3)
+
+        # The plan in musical time (bars, sections) and the keyframe loop of every section label.
+        self.plan = plan_walk(curves, n_keyframes=cfg.n_keyframes, timing=cfg.timing,
+                              bars_per_keyframe=cfg.bars_per_keyframe, bar_shaping=cfg.bar_shaping,
+                              sections=cfg.sections, section_change=cfg.section_change,
+                              section_morph_s=cfg.section_morph_s, min_beat_confidence=cfg.min_beat_confidence,
+                              speed_scale=cfg.speed_scale)
+        self.positions = self.plan.positions
+        n_labels = len(self.plan.labels)
+        seeds, offsets = [], []
+        for j in range(n_labels):
+            offsets.append(len(seeds))
+            seeds += label_seeds(seed, j, cfg.n_keyframes, cfg.seeds, n_labels)
+        k = len(seeds) // n_labels  # keyframes per label loop
         self.keyframes: Keyframes = make_keyframes(generator, seeds, device=self.device)
         self.w_avg = generator.w_avg.detach().to(self.device, torch.float32)
-        self.num_ws = int(generator.num_ws)
 
         # Per-frame tables, computed once for the whole clip (so any range reads the same numbers) and uploaded
-        # once (so a batch needs no host-to-device copy, which would stall a GPU pipeline): ~60 bytes per frame.
-        cfg = self.config
-        self._index_host, self._weight_host = interpolation_weights(
-            self.positions, len(self.keyframes), loop=cfg.loop, interpolation=cfg.interpolation)
+        # once (so a batch needs no host-to-device copy, which would stall a GPU pipeline): ~130 bytes per frame.
+        # Columns 0-3 blend the frame's own loop; 4-7 the next section's first keyframe during a morph.
+        index, weight = interpolation_weights(self.positions, k, loop=cfg.loop, interpolation=cfg.interpolation)
+        offset = np.asarray(offsets, np.int64)
+        index = index + offset[self.plan.label][:, None]
+        morph = self.plan.morph.astype(np.float64)[:, None]
+        next_first = offset[self.plan.next_label]
+        self._index_host = np.concatenate([index, np.repeat(next_first[:, None], 4, axis=1)], axis=1)
+        self._weight_host = np.concatenate([weight * (1 - morph), np.zeros((n, 4))], axis=1)
+        self._weight_host[:, 5] = morph[:, 0]  # column 1 of a Catmull-Rom/linear blend is "from" (weight 1 on a key)
+        self._morphing = bool(np.any(self.plan.morph > 0))
 
         def upload(array: np.ndarray, dtype: Any) -> torch.Tensor:
             return torch.from_numpy(np.ascontiguousarray(array)).to(self.device, dtype)
 
-        self._index = upload(self._index_host, torch.int64)
-        self._weight = upload(self._weight_host.astype(np.float32), torch.float32)
-        self._pulse = upload((cfg.pulse_strength * self.pulse).astype(np.float32), torch.float32)
+        cols = 8 if self._morphing else 4  # no morph in the clip: the second half is all zeros, skip it
+        self._index = upload(self._index_host[:, :cols], torch.int64)
+        self._weight = upload(self._weight_host[:, :cols].astype(np.float32), torch.float32)
+        self._drive = upload((cfg.pulse_strength * drive).astype(np.float32), torch.float32)
+        self._mask = upload(mask.astype(np.float32), torch.float32)
         self._psi = upload((cfg.truncation_psi + cfg.truncation_loudness * self.loudness).astype(np.float32),
                            torch.float32)
-        self._noise = upload((cfg.noise_base + cfg.noise_loudness * self.loudness).astype(np.float32),
-                             torch.float32)
+        self._noise = upload((cfg.noise_base + cfg.noise_loudness * self.loudness +
+                              cfg.noise_fine * drive[:, 2]).astype(np.float32), torch.float32)
+        self._chroma = self._chroma_keys = None
+        chroma = getattr(curves, "chroma", None)
+        if cfg.chroma and chroma is not None and np.shape(chroma) == (n, 12):
+            # twelve pitch-class latents (from seed + 12), pulling the middle layers as the chroma weights them
+            base = int(np.random.SeedSequence([int(seed), 12]).generate_state(1, dtype=np.uint32)[0])
+            z12 = torch.stack([z_from_seed(s, int(generator.z_dim))[0]
+                               for s in keyframe_seeds_for_chroma(base)]).to(self.device)
+            self._chroma_keys = map_z(generator, z12).flatten(1)  # [12, num_ws * w_dim]
+            weights = np.clip(np.nan_to_num(np.asarray(chroma, np.float64)), 0.0, 1.0) * cfg.chroma_strength
+            self._chroma = upload(weights.astype(np.float32), torch.float32)
+            self._chroma_mask = upload(layer_groups(self.num_ws)[1].astype(np.float32), torch.float32)
 
     @property
     def n_frames(self) -> int:
@@ -312,10 +439,15 @@ class LatentWalk:
                 w = _blend(self.keyframes.w, index, weight)
                 target = _blend(self.keyframes.pulse_w, index, weight)
             else:
-                index, weight = self._index_host[start:stop], self._weight_host[start:stop]
-                w = map_z(self.generator, self._z_path(self.keyframes.z, index, weight))
-                target = map_z(self.generator, self._z_path(self.keyframes.pulse_z, index, weight))
-            w = w + (target - w) * self._pulse[start:stop].view(-1, 1, 1)
+                w = map_z(self.generator, self._z_path(self.keyframes.z, start, stop))
+                target = map_z(self.generator, self._z_path(self.keyframes.pulse_z, start, stop))
+            # each layer group is pushed toward the pulse target by its own drive (bass: coarse, treble: fine)
+            amount = (self._drive[start:stop] @ self._mask).clamp(max=1.0)
+            w = w + (target - w) * amount.unsqueeze(-1)
+            if self._chroma is not None:
+                weights = self._chroma[start:stop]
+                pulled = (weights @ self._chroma_keys).view_as(w) - w * weights.sum(dim=1).view(-1, 1, 1)
+                w = w + pulled * self._chroma_mask.view(1, -1, 1)
             ws = self._truncate(w, self._psi[start:stop].view(-1, 1, 1))
             noise_scale = self._noise[start:stop].clone()
         return WalkBatch(start=start, stop=stop, ws=ws, noise_scale=noise_scale)
@@ -346,17 +478,32 @@ class LatentWalk:
             return truncated
         return torch.cat([truncated[:, :cutoff], w[:, cutoff:]], dim=1)
 
-    def _z_path(self, points: torch.Tensor, index: np.ndarray, weight: np.ndarray) -> torch.Tensor:
-        """Z-space positions, one row at a time (slerp between the two keyframes; for 'cubic', the Catmull-Rom blend
-        of the four, rescaled to the blended norm so it stays on the shell where Gaussian latents live)."""
+    def _z_path(self, points: torch.Tensor, start: int, stop: int) -> torch.Tensor:
+        """Z-space positions of frames ``[start, stop)``, one row at a time (slerp between the two keyframes; for
+        'cubic', the Catmull-Rom blend of the four, rescaled to the blended norm so it stays on the shell where
+        Gaussian latents live); a morph slerps on toward the next section's first keyframe."""
         import torch
 
         rows = []
-        for i in range(len(index)):
+        for i in range(start, stop):
+            index, weight = self._index_host[i], self._weight_host[i]
+            keep = 1.0 - float(weight[5])
             if self.config.interpolation == "cubic":
-                v = sum(points[int(index[i, j])] * float(weight[i, j]) for j in range(4))
-                norm = sum(points[int(index[i, j])].norm() * float(weight[i, j]) for j in range(4))
-                rows.append(v / v.norm().clamp_min(1e-12) * norm)
+                v = sum(points[int(index[j])] * float(weight[j] / keep) for j in range(4)) if keep > 0 else None
+                norm = sum(points[int(index[j])].norm() * float(weight[j] / keep) for j in range(4)) \
+                    if keep > 0 else None
+                row = v / v.norm().clamp_min(1e-12) * norm if keep > 0 else points[int(index[5])]
             else:
-                rows.append(_slerp_row(points[int(index[i, 1])], points[int(index[i, 2])], float(weight[i, 2])))
+                row = _slerp_row(points[int(index[1])], points[int(index[2])], float(weight[2] / keep)) \
+                    if keep > 0 else points[int(index[5])]
+            if 0 < keep < 1:
+                row = _slerp_row(row, points[int(index[5])], 1.0 - keep)
+            rows.append(row)
         return torch.stack(rows)
+
+
+def keyframe_seeds_for_chroma(seed: int) -> list[int]:
+    """The seeds of the twelve pitch-class latents of chroma mode (C, C#, ..., B)."""
+    from .keyframes import keyframe_seeds
+
+    return keyframe_seeds(seed, 12)
