@@ -145,7 +145,11 @@ def _add_render_options(p: argparse.ArgumentParser) -> None:
                    help="how a generator image fills another aspect ratio (default crop)")
     p.add_argument("--start", type=float, default=None, help="clip start in seconds")
     p.add_argument("--duration", type=float, default=None, help="clip length in seconds")
-    p.add_argument("--seed", type=int, default=None, help="seed of the keyframe latents")
+    p.add_argument("--seed", type=int, default=None,
+                   help="seed of the keyframe latents (default: derived from the song, so each song has its own)")
+    p.add_argument("--style", default=None,
+                   help="calm, default, energetic or cut (or a style .toml copied from musicvideo/styles/); "
+                        "--config and flags win over it")
     p.add_argument("--seeds", default=None, help="seeds.json from `musicvideo select` to use as keyframes")
     p.add_argument("--config", default=None, help="TOML config file with every knob (see README)")
     p.add_argument("--codec", default=None, help="h264, hevc, prores or dnxhr (default: from the output's extension, "
@@ -193,7 +197,7 @@ def _run_render(args: argparse.Namespace) -> int:
     from .render import render
 
     # without --codec (and no codec in --config) the output's extension decides it, in render itself
-    config = merge_overrides(load_config(args.config), _render_overrides(args))
+    config = merge_overrides(load_config(args.config, style=args.style), _render_overrides(args))
     if args.size is not None:  # a size on the command line wins over a config file's width/height, and back
         config = dataclasses.replace(config, width=None, height=None)
     elif args.width is not None or args.height is not None:

@@ -49,8 +49,9 @@ class RenderConfig:
         Where in the song the clip starts, in seconds.
     duration_s : float or None
         Clip length in seconds; ``None`` means to the end of the song.
-    seed : int
-        Seed of the keyframe latents (the same seed and song give the same video).
+    seed : int or None
+        Seed of the keyframe latents (the same seed and song give the same video); None derives it from the
+        song's content, so every song starts on its own image.
     device : str
         ``auto`` (cuda, then mps, then cpu), ``cpu``, ``cuda``, ``cuda:N`` or ``mps``.
     batch_size : int or None
@@ -63,7 +64,7 @@ class RenderConfig:
     height: int | None = None
     start_s: float = 0.0
     duration_s: float | None = None
-    seed: int = 0
+    seed: int | None = None
     device: str = "auto"
     batch_size: int | None = None
     analysis: AnalysisConfig = field(default_factory=AnalysisConfig)
@@ -159,8 +160,40 @@ def dataclass_from_dict(cls: type, data: Mapping[str, Any], *, text: str | None 
         raise ConfigError(f"{where.rstrip('.') or cls.__name__}: {exc}") from None
 
 
-def load_config(path: str | Path | None = None, overrides: Mapping[str, Any] | None = None) -> RenderConfig:
-    """Read a RenderConfig from a TOML file (optional) and apply CLI overrides.
+STYLES = ("calm", "default", "energetic", "cut")  # the named styles shipped in musicvideo/styles/
+
+
+def style_text(style: str) -> tuple[str, str]:
+    """The TOML text of a named style (``calm``, ``default``, ``energetic``, ``cut``) or of a style file.
+
+    Returns
+    -------
+    (str, str)
+        Where it came from (for messages) and its text.
+    """
+    from importlib import resources
+
+    name = style.strip()
+    if name.lower() in STYLES:
+        source = resources.files("musicvideo").joinpath("styles", f"{name.lower()}.toml")
+        return f"style {name.lower()}", source.read_text(encoding="utf-8")
+    p = Path(name).expanduser()
+    if p.suffix.lower() == ".toml" and p.is_file():
+        return f"style file {p}", p.read_text(encoding="utf-8", errors="replace")
+    raise ConfigError(f"unknown style {style!r} (use {', '.join(STYLES)}, or a .toml file copied from "
+                      f"musicvideo/styles/)")
+
+
+def _read_toml(text: str, where: str) -> dict[str, Any]:
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{where} is not valid TOML: {exc}") from None
+
+
+def load_config(path: str | Path | None = None, overrides: Mapping[str, Any] | None = None, *,
+                style: str | None = None) -> RenderConfig:
+    """Read a RenderConfig from a named style, a TOML file and CLI overrides (each wins over the one before).
 
     Parameters
     ----------
@@ -168,18 +201,26 @@ def load_config(path: str | Path | None = None, overrides: Mapping[str, Any] | N
         A TOML file whose keys are RenderConfig fields, with one table per stage.
     overrides : mapping, optional
         Top-level fields set on the command line; ``None`` values are ignored (flag not given).
+    style : str, optional
+        A named style (``calm``, ``default``, ``energetic``, ``cut``: small TOML files in ``musicvideo/styles/``
+        to copy and edit) or the path of such a file; the config file and the overrides are applied on top of it.
     """
     data: dict[str, Any] = {}
     text = None
+    if style is not None:
+        where, style_toml = style_text(style)
+        data = _read_toml(style_toml, where)
+        dataclass_from_dict(RenderConfig, data, text=style_toml, where="")  # its own errors name its own lines
     if path is not None:
         p = Path(path).expanduser()
         if not p.is_file():
             raise ConfigError(f"config file not found: {p} (check the path)")
         text = p.read_text(encoding="utf-8", errors="replace")
-        try:
-            data = tomllib.loads(text)
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"config file {p} is not valid TOML: {exc}") from None
+        for key, value in _read_toml(text, f"config file {p}").items():
+            if isinstance(value, Mapping) and isinstance(data.get(key), Mapping):
+                data[key] = {**data[key], **value}  # a table in the file updates the style's table
+            else:
+                data[key] = value
     for key, value in (overrides or {}).items():
         if value is not None:
             data[key] = value

@@ -778,6 +778,7 @@ def render(song: str | Path, *, checkpoint: str | Path | None = None, output: st
 
     # ---- analysis and the walk (O(N) floats)
     from .audio import analyze, reactive_curves
+    from .motion.keyframes import song_seed
     from .motion.walk import LatentWalk
     from .video.encoder import AudioSource, VideoWriter
 
@@ -786,7 +787,8 @@ def render(song: str | Path, *, checkpoint: str | Path | None = None, output: st
     curves = reactive_curves(features, config.curves)
     if len(curves.speed) != plan.n_frames:
         raise RuntimeError(f"analysis gave {len(curves.speed)} frames, expected {plan.n_frames}")
-    walk = LatentWalk(generator, curves, config.walk, seed=config.seed, device=device)
+    seed = config.seed if config.seed is not None else song_seed(plan.song)  # default: the song's own
+    walk = LatentWalk(generator, curves, config.walk, seed=seed, device=device)
 
     a, b = plan.frame_range
     source = None

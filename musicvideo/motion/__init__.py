@@ -1,7 +1,8 @@
 """musicvideo.motion: keyframe latents and the audio-driven walk between them.
 
 ``LatentWalk(generator, curves, config, seed=, device=)`` yields the ws of any frame range batch by batch;
-``make_keyframes`` / ``z_from_seed`` turn seeds into latents (the same ones ``musicvideo select`` shows).
+``plan_walk`` times it in bars and sections; ``make_keyframes`` / ``z_from_seed`` turn seeds into latents (the same
+ones ``musicvideo select`` shows); ``song_seed`` is a song's default seed.
 Importing this package does not import torch (configs load without it); the latents are made with it.
 """
 
@@ -10,12 +11,13 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from .walk import LatentWalk, WalkBatch, WalkConfig, interpolation_weights, positions_from_speed
+from .choreography import WalkPlan, plan_walk
+from .walk import LatentWalk, WalkBatch, WalkConfig, interpolation_weights, layer_groups, positions_from_speed
 
-_KEYFRAMES = ("Keyframes", "keyframe_seeds", "make_keyframes", "map_z", "z_from_seed")
+_KEYFRAMES = ("Keyframes", "keyframe_seeds", "make_keyframes", "map_z", "song_seed", "z_from_seed")
 
-__all__ = ["Keyframes", "LatentWalk", "WalkBatch", "WalkConfig", "interpolation_weights", "keyframe_seeds",
-           "make_keyframes", "map_z", "positions_from_speed", "z_from_seed"]
+__all__ = ["Keyframes", "LatentWalk", "WalkBatch", "WalkConfig", "WalkPlan", "interpolation_weights", "keyframe_seeds",
+           "layer_groups", "make_keyframes", "map_z", "plan_walk", "positions_from_speed", "song_seed", "z_from_seed"]
 
 
 def __getattr__(name: str) -> Any:

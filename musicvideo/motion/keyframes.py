@@ -11,6 +11,7 @@ follow the music.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
@@ -75,6 +76,25 @@ def keyframe_seeds(seed: int, n_keyframes: int, seeds: Sequence[int] | None = No
         raise ConfigError(f"seed must be in 0..{SEED_MAX}, got {seed}")
     state = np.random.SeedSequence(int(seed)).generate_state(n_keyframes, dtype=np.uint32)
     return [int(s) for s in state]
+
+
+def song_seed(song: str | Path) -> int:
+    """The default keyframe seed of a song: derived from its content (the bytes of the file), so a song always
+    starts on the same image and two songs on different ones.
+
+    Parameters
+    ----------
+    song : str or Path
+        The audio file.
+
+    Returns
+    -------
+    int
+        A seed in ``0..2**32 - 1``.
+    """
+    from ..audio.cache import file_hash
+
+    return int(file_hash(song)[:8], 16)
 
 
 def z_from_seed(seed: int, z_dim: int, *, draws: int = 1) -> torch.Tensor:
