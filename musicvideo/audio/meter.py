@@ -16,6 +16,7 @@ at one bar's lag.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -40,13 +41,15 @@ class Meter:
     beat_in_bar: np.ndarray
 
 
-# Weights of the downbeat evidence (each feature z-scored over the song first).
+# Weights of the downbeat evidence (each feature z-scored over the song first). Harmony decides between the beats
+# that kick and snare leave open (1 or 3 in 4/4); the full-band accent is left out of the evidence (in the
+# tuning songs it peaks on the snare's backbeats as often as on downbeats) but still helps choose the meter.
 WEIGHTS = {
     "chroma_change": 1.0,  # chord change into the beat (cosine distance of beat-synchronous chroma)
     "bass_change": 0.7,  # bass note change (low harmonic mel spectrum)
     "kick": 0.6,  # low-band percussive onset at the beat
-    "snare": -0.3,  # mid/high percussive onset at the beat: backbeats, not downbeats
-    "accent": 0.2,  # full-band onset at the beat
+    "snare": -0.6,  # mid/high percussive onset at the beat: backbeats, not downbeats
+    "accent": 0.0,  # full-band onset at the beat
 }
 
 
@@ -133,15 +136,16 @@ def _zscore(x: np.ndarray) -> np.ndarray:
     return (x - x.mean()) / sd if sd > 1e-12 else np.zeros_like(x)
 
 
-def _transitions(beats: np.ndarray, jump_penalty: float, *, gap: float = 1.5, long_gap_beats: int = 8,
-                 tempo_change: float = 0.06) -> tuple[np.ndarray, np.ndarray]:
+def _transitions(beats: np.ndarray, jump_penalty: float, *, gap: float = 1.5, short_gap_beats: int = 4,
+                 long_gap_beats: int = 32, tempo_change: float = 0.05) -> tuple[np.ndarray, np.ndarray]:
     """How the bar position moves from each beat's predecessor to it: ``(advance, cost)``, both ``[n]``.
 
-    ``advance[i]`` is the expected step in the bar (1; k where the interval spans about k beat periods: k - 1
-    beats were not heard) and ``cost[i]`` what any other step costs: ``jump_penalty`` in a run of steady beats,
-    half of it across a short gap (the count of unheard beats may be off by one), a quarter where the tempo changes
-    abruptly (a DJ's next track need not start its bars in step), 0 across a gap too long or too uneven to count
-    beats through (a free-time passage).
+    ``advance[i]`` is the expected step in the bar: 1, or k where the interval spans about k beat periods (k - 1
+    beats went unheard: a gap of up to ``short_gap_beats``, or of up to ``long_gap_beats`` when the tempo is the
+    same on both sides); ``cost[i]`` is what any other step costs: ``jump_penalty`` in a run of steady beats, half
+    of it across a counted gap (the count may be off by one), a quarter where the tempo changes abruptly (a DJ's
+    next track need not start its bars in step), 0 across a gap too long or too uneven to count beats through (a
+    free-time passage).
     """
     n = len(beats)
     advance = np.ones(n, np.int64)
@@ -149,16 +153,26 @@ def _transitions(beats: np.ndarray, jump_penalty: float, *, gap: float = 1.5, lo
     if n < 2:
         return advance, cost
     ibi = np.diff(beats)
-    # local period: median of the intervals around each one (robust to the gap itself)
-    local = np.median(np.lib.stride_tricks.sliding_window_view(np.pad(ibi, 4, mode="edge"), 9), axis=1)
-    before = np.median(np.lib.stride_tricks.sliding_window_view(np.pad(ibi, (4, 0), mode="edge"), 4), axis=1)
-    after = np.median(np.lib.stride_tricks.sliding_window_view(np.pad(ibi, (0, 3), mode="edge"), 4), axis=1)
-    changed = np.abs(np.log(after / np.maximum(before[:len(after)], 1e-9))) > tempo_change
-    cost[1:][changed] = 0.25 * jump_penalty
-    ratio = ibi / np.maximum(local, 1e-9)
+    # the beat period just before and just after each interval: medians of up to 8 intervals (a tracker's jitter
+    # and a missed beat do not move them); where one side has no intervals, the other stands in
+    w = 8
+    padded = np.pad(ibi, w, constant_values=np.nan)
+    windows = np.lib.stride_tricks.sliding_window_view(padded, w)
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN windows (one side empty)
+        before = np.nanmedian(windows[:len(ibi)], axis=1)  # intervals i-8 .. i-1
+        after = np.nanmedian(windows[w + 1:w + 1 + len(ibi)], axis=1)  # intervals i+1 .. i+8
+    change = np.abs(np.log(after / before))  # NaN where a side is empty
+    steady = np.nan_to_num(change, nan=1.0) < 0.03
+    cost[1:][np.nan_to_num(change) > tempo_change] = 0.25 * jump_penalty
+    before = np.where(np.isnan(before), after, before)
+    after = np.where(np.isnan(after), before, after)
+    around = np.where(np.isnan(before), ibi, np.sqrt(before * after))  # NaN both sides: two beats only
+    ratio = ibi / np.maximum(around, 1e-9)
     steps = np.maximum(np.round(ratio), 1).astype(np.int64)
     is_gap = ratio > gap
-    countable = is_gap & (np.abs(ratio - steps) < 0.25) & (steps <= long_gap_beats)
+    countable = is_gap & (np.abs(ratio - steps) < 0.15) & (
+        (steps <= short_gap_beats) | (steady & (steps <= long_gap_beats)))
     advance[1:][countable] = steps[countable]
     cost[1:][countable] = 0.5 * jump_penalty
     cost[1:][is_gap & ~countable] = 0.0
