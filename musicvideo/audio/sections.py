@@ -1,19 +1,27 @@
 """Sections: the song's form (verse, chorus, ...) as boundaries snapped to downbeats and repeat-aware labels.
 
-The method is the Laplacian structural segmentation of McFee & Ellis ("Analyzing song structure with spectral
-clustering", ISMIR 2014), written here on numpy/scipy over beat-synchronous features:
+The method follows the Laplacian structural segmentation of McFee & Ellis ("Analyzing song structure with spectral
+clustering", ISMIR 2014), written here on numpy/scipy over beat-synchronous features, with a choice of the number
+of labels and a test for songs that have no parts at all:
 
-1. The song is cut into units: its beats when the beat is trusted, else fixed windows of ``window_s``.
-2. Each unit gets the mean of its frames' MFCC (timbre, from the mel spectrogram) and chroma (harmony).
-3. A recurrence graph links each unit to its mutual nearest neighbours anywhere in the song (the second chorus
-   to the first); a median filter along its diagonals keeps the links that form repeated *paths* (a repeat lasts
-   bars, a chance resemblance one unit). A sequence graph links each unit to the next, strongly where the timbre
-   does not change. The two are balanced (McFee's ``mu``) into one graph.
-4. The first eigenvectors of that graph's normalised Laplacian embed the units so that units of one kind of part
-   cluster together; k-means on them gives one label per unit for each candidate number of labels.
-5. Labels are voted per bar (so boundaries land on downbeats), too-short sections are absorbed by a neighbour,
-   and the number of labels is the one whose segmentation best explains the song's features (between-label
-   contrast, penalised per label). A song whose parts do not differ audibly gets one section "A".
+1. The song is cut into units: its beats when the beat is trusted (with windows of about a beat where there are
+   none, e.g. a free-time intro), else fixed windows of ``window_s``. Bars (downbeat to downbeat) group them.
+2. Each unit gets its mean spectrum's MFCC (timbre and level), spectral flux in 8 bands (what is struck: rhythm)
+   and chroma (harmony), standardised over the song.
+3. The features are averaged over a context of about 4 bars, so that parts compare as wholes rather than chord by
+   chord. A recurrence graph links each unit to its mutual nearest neighbours anywhere in the song (the second
+   chorus to the first) and a median filter along its diagonals keeps links that form repeated paths; a sequence
+   graph links each unit to the next, strongly where the timbre does not change. The two are balanced (McFee's
+   ``mu``) into one graph.
+4. The first eigenvectors of its normalised Laplacian embed the units so that units of one kind of part cluster
+   together. For each number of labels k = 2..8, k-means on the first k eigenvectors labels the units, labels are
+   voted per bar (boundaries on downbeats) and too-short sections absorbed by a neighbour; the k kept is the one
+   whose "same label" pattern correlates best with the bars' similarity.
+5. The context average blurs boundaries, so each is moved to the downbeat where the unaveraged features switch
+   from one label's mean to the other's (spectral flux makes this immune to a reverb tail).
+6. Two labels stay apart only if they explain a fair share (R^2) of how the spectral envelope or the chroma
+   changes between their units at a ~2 s scale; otherwise they merge. A uniform song (a steady groove, a pad, a
+   sine, silence) ends as one section "A".
 """
 
 from __future__ import annotations
@@ -25,9 +33,7 @@ import scipy.fft
 import scipy.linalg
 import scipy.ndimage
 
-import os
-_DEBUG = bool(os.environ.get('SECTIONS_DEBUG'))
-_ENVELOPE_MFCC = int(os.environ.get('ENV_MFCC', 13))
+ENVELOPE_MFCC = 13  # MFCC kept for the spectral envelope (timbre and level without pitch detail)
 
 
 @dataclass
@@ -225,7 +231,6 @@ def _runs(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return starts, labels[starts]
 
 
-
 def _vote(labels: np.ndarray, groups: np.ndarray, n_labels: int) -> np.ndarray:
     """The most frequent label of the units of each group (``groups`` are unit start indices, then ``len``)."""
     counts = np.zeros((len(groups) - 1, n_labels))
@@ -270,9 +275,8 @@ def find_sections(*, mel: np.ndarray, chroma: np.ndarray, beat_times_s: np.ndarr
                   duration_s: float, sr: int, hop_length: int, beat_confidence: float,
                   min_beat_confidence: float = 0.4, window_s: float = 0.5, context_bars: float = 4.0,
                   context_s: float = 8.0, min_section_bars: int = 4, min_section_s: float = 8.0,
-                  max_labels: int = 8, min_contrast_db: float = 2.0, min_chroma_contrast: float = 0.15,
-                  quiet_db: float = 30.0, min_explained_timbre: float = 0.3, min_explained_chroma: float = 0.5, max_units: int = 400,
-                  seed: int = 0) -> Sections:
+                  max_labels: int = 8, min_explained_timbre: float = 0.15, min_explained_chroma: float = 0.5,
+                  quiet_db: float = 30.0, max_units: int = 400, seed: int = 0) -> Sections:
     """Structural segmentation of a whole song.
 
     Parameters
@@ -301,15 +305,12 @@ def find_sections(*, mel: np.ndarray, chroma: np.ndarray, beat_times_s: np.ndarr
         Shortest section (bars with trusted downbeats, else seconds).
     max_labels : int
         Most kinds of part considered.
-    quiet_db : float
-        Units this far under the song's median level are near-silent: left out of the statistics.
     min_explained_timbre, min_explained_chroma : float
-        The labels must explain at least this share of the variance of the spectral envelope or of the chroma
-        (both at a ~2 s scale) or the song is one section.
-    min_contrast_db, min_chroma_contrast : float
-        Two labels are kept apart only if their mean spectra differ by at least ``min_contrast_db`` (RMS over the
-        mel bands) or their mean chroma by ``min_chroma_contrast`` (cosine distance); otherwise they merge, and a
-        song with nothing to tell apart is one section "A".
+        Two labels stay apart only if they explain at least this share of the variance of the spectral envelope,
+        or of the chroma, over their units (at a ~2 s scale); else they merge.
+    quiet_db : float
+        Units this far under the song's median level are near-silent (a fade, the tail after the last note): they
+        are labelled with their bar but left out of the statistics, where they would be outliers.
     max_units : int
         Cap on the number of beats/windows compared (long songs group beats), which bounds the cost.
     seed : int
@@ -318,27 +319,32 @@ def find_sections(*, mel: np.ndarray, chroma: np.ndarray, beat_times_s: np.ndarr
     Returns
     -------
     Sections
-        ``starts_s`` (first 0.0) and labels "A", "B", ... in order of first appearance; adjacent sections have
-        different labels.
+        ``starts_s`` (first 0.0; with trusted downbeats the others are downbeats) and labels "A", "B", ... in order
+        of first appearance; adjacent sections have different labels.
 
     Examples
     --------
     >>> form = find_sections(mel=mel, chroma=chroma, beat_times_s=beats, downbeat_times_s=downbeats,
-    ...                      duration_s=240.0, sr=22050, hop_length=512, beat_confidence=0.9)
+    ...                      duration_s=66.0, sr=22050, hop_length=512, beat_confidence=0.9)
     >>> list(zip(form.starts_s, form.labels))  # doctest: +SKIP
-    [(0.0, 'A'), (16.0, 'B'), (32.0, 'A'), (48.0, 'B')]
+    [(0.0, 'A'), (16.05, 'B'), (32.05, 'A'), (48.05, 'B')]
     """
     mel = np.asarray(mel, np.float64)
-    n_frames = mel.shape[1] if mel.ndim == 2 else 0
+    n_frames = mel.shape[1] if mel.ndim == 2 and mel.shape[0] > 0 else 0
     frame_rate = sr / hop_length
-    if n_frames < 2 or not np.all(np.isfinite(mel)) or not duration_s > 0:
+    if n_frames < 2 or not np.all(np.isfinite(mel)) or not np.isfinite(duration_s) or not duration_s > 0:
         return _one_section()
-    chroma = np.nan_to_num(np.asarray(chroma, np.float64))[:n_frames]
+    chroma = np.nan_to_num(np.asarray(chroma, np.float64).reshape(-1, 12))[:n_frames]
     if len(chroma) < n_frames:
         chroma = np.pad(chroma, ((0, n_frames - len(chroma)), (0, 0)))
-    beats = np.asarray(beat_times_s, np.float64)
-    downbeats = np.asarray(downbeat_times_s, np.float64)
-    use_beats = bool(beat_confidence >= min_beat_confidence and len(beats) >= 8)
+    end_s = n_frames / frame_rate
+
+    def times(x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x, np.float64).ravel()
+        return np.unique(x[np.isfinite(x) & (x >= 0) & (x < end_s)])
+
+    beats, downbeats = times(beat_times_s), times(downbeat_times_s)
+    use_beats = bool(np.isfinite(beat_confidence) and beat_confidence >= min_beat_confidence and len(beats) >= 8)
     use_bars = use_beats and len(downbeats) >= 2
 
     edges = _unit_edges(beat_times_s=beats if use_beats else None, downbeat_times_s=downbeats if use_bars else None,
@@ -346,32 +352,29 @@ def find_sections(*, mel: np.ndarray, chroma: np.ndarray, beat_times_s: np.ndarr
     n_units = len(edges) - 1
     unit_s = np.diff(edges) / frame_rate
     if use_bars:
-        # bars as groups of units: a boundary can only fall on a unit that starts nearest a downbeat
-        down_frames = np.round(downbeats * frame_rate)
-        group_starts = np.unique(np.concatenate([[0], np.searchsorted(edges[:-1], down_frames - 0.5)]))
-        group_starts = group_starts[group_starts < n_units]
+        # bars group the units: a section can only start on the unit that starts at a downbeat
+        first_unit = np.searchsorted(edges[:-1], np.round(downbeats * frame_rate) - 0.5)
+        inside = first_unit < n_units
+        group_starts, pick = np.unique(np.concatenate([[0], first_unit[inside]]), return_index=True)
+        group_time_s = np.concatenate([[0.0], downbeats[inside]])[pick]
         bar_s = float(np.median(np.diff(downbeats)))
-        min_len_s = max(min_section_bars * bar_s, 1e-9)
+        min_len_s = min_section_bars * bar_s
         context_units = context_bars * bar_s / float(np.median(unit_s))
     else:
         group_starts = np.arange(n_units)
+        group_time_s = edges[:-1] / frame_rate
         min_len_s = min_section_s
         context_units = context_s / float(np.median(unit_s))
     group_edges = np.append(group_starts, n_units)
     n_groups = len(group_starts)
     group_s = np.add.reduceat(unit_s, group_starts)
-    if n_groups < 2 or duration_s < 2 * min_len_s or n_units < 8:
+    if n_groups < 2 or n_units < 8 or duration_s < 2 * min_len_s:
         return _one_section()
 
-    # unit features: timbre (MFCC, standardised) and harmony (chroma direction), averaged over the context
-    # unit spectra: mean power over the unit, in dB (cheaper than per frame, and a unit is heard as a whole)
-    unit_db = _db(_unit_means(mel, edges))
-    mfcc = _mfcc(unit_db, 20)
-    chroma_u = _unit_means(chroma.T, edges)
-    chroma_u /= np.maximum(np.linalg.norm(chroma_u, axis=1, keepdims=True), 1e-9)
-    # near-silent units (a fade, the tail after the last note) are outliers that would dominate the statistics:
-    # they are labelled like the rest but left out of the standardisation and of the explained-variance gate
-    level_db = 10.0 * np.log10(np.maximum(_unit_means(mel, edges).mean(axis=1), 1e-10))
+    # Unit features. Spectra are the unit's mean power in dB (a unit is heard as a whole; cheaper than per frame).
+    mean_power = _unit_means(mel, edges)
+    unit_db = _db(mean_power)
+    level_db = 10.0 * np.log10(np.maximum(mean_power.mean(axis=1), 1e-10))
     heard = level_db >= np.median(level_db) - quiet_db
     if np.count_nonzero(heard) < 8:
         return _one_section()
@@ -381,87 +384,61 @@ def find_sections(*, mel: np.ndarray, chroma: np.ndarray, beat_times_s: np.ndarr
         # clipped at 3 standard deviations: one odd unit (a crash, the last silent bit) must not stretch the scale
         return np.clip((x - mean) / np.maximum(spread, 1e-6), -3.0, 3.0) / np.sqrt(x.shape[1])
 
-    timbre = standardise(mfcc)
-    flux = _unit_means(_band_flux(mel, 8).T, edges)
-    rhythm = standardise(flux)
-    feats = np.hstack([timbre, rhythm, chroma_u])
+    mfcc = _mfcc(unit_db, 20)
+    unit_chroma = _unit_means(chroma.T, edges)
+    chroma_dir = unit_chroma / np.maximum(np.linalg.norm(unit_chroma, axis=1, keepdims=True), 1e-9)
+    feats = np.hstack([standardise(mfcc), standardise(_unit_means(_band_flux(mel, 8).T, edges)), chroma_dir])
     width = max(int(round(context_units)), 1)
-    smooth = scipy.ndimage.uniform_filter1d(feats, width, axis=0, mode="nearest") if width > 1 else feats
+    context = scipy.ndimage.uniform_filter1d(feats, width, axis=0, mode="nearest") if width > 1 else feats
 
     # recurrence (path-enhanced) + sequence graph -> Laplacian embedding
-    rec = _path_enhance(_affinity(smooth, width=3), 7)
+    rec = _path_enhance(_affinity(context, width=3), 7)
     step = np.sum(np.diff(mfcc, axis=0) ** 2, axis=1)
     sigma = float(np.median(step))
     step_sim = np.exp(-step / sigma) if sigma > 0 else np.ones_like(step)
     path = np.diag(step_sim, 1) + np.diag(step_sim, -1)
-    n_labels_max = int(min(max_labels, max(n_groups // 2, 1), max(int(duration_s // min_len_s), 1)))
-    vectors = _spectral_embedding(rec, path, n_vectors=max(n_labels_max, 2), smooth=9)
+    n_labels_max = int(min(max_labels, max(n_groups // 2, 2), max(int(duration_s // min_len_s), 2)))
+    vectors = _spectral_embedding(rec, path, n_vectors=n_labels_max, smooth=9)
 
-    # per-group features for the choice of k and the merging of short runs
-    group_feats = np.add.reduceat(smooth * unit_s[:, None], group_starts, axis=0) / group_s[:, None]
-    gf = group_feats
-    sq = np.sum(gf * gf, axis=1)
-    gdist = np.sqrt(np.maximum(sq[:, None] + sq[None, :] - 2.0 * gf @ gf.T, 0.0))
-    scale = float(np.median(gdist[~np.eye(n_groups, dtype=bool)])) or 1.0
-    similarity = np.exp(-gdist / scale)
-
-    best_labels, best_fit = np.zeros(n_groups, np.int64), 0.0
+    # the number of labels: the partition whose "same label" pattern best matches the bars' similarity
+    group_feats = np.add.reduceat(context * unit_s[:, None], group_starts, axis=0) / group_s[:, None]
+    sq = np.sum(group_feats ** 2, axis=1)
+    group_dist = np.sqrt(np.maximum(sq[:, None] + sq[None, :] - 2.0 * group_feats @ group_feats.T, 0.0))
+    scale = float(np.median(group_dist[~np.eye(n_groups, dtype=bool)]))
+    similarity = np.exp(-group_dist / scale) if scale > 0 else np.ones_like(group_dist)
+    labels, best_fit = np.zeros(n_groups, np.int64), 0.0
     for k in range(2, n_labels_max + 1):
         x = vectors[:, :k] / np.maximum(np.linalg.norm(vectors[:, :k], axis=1, keepdims=True), 1e-12)
-        unit_labels = _kmeans(x, k, seed=seed, restarts=4)
-        labels = _vote(unit_labels, group_edges, k)
-        labels = _absorb_short(labels, group_s, group_feats, min_len_s)
-        fit = _partition_fit(labels, similarity)
-        if _DEBUG:
-            st_, rl_ = _runs(labels)
-            print(k, round(fit, 4), ' '.join(f'{edges[group_edges[a]] / frame_rate:.1f}:{b}' for a, b in zip(st_, rl_)))
+        candidate = _vote(_kmeans(x, k, seed=seed, restarts=4), group_edges, k)
+        candidate = _absorb_short(candidate, group_s, group_feats, min_len_s)
+        fit = _partition_fit(candidate, similarity)
         if fit > best_fit + 1e-9:
-            best_labels, best_fit = labels, fit
+            labels, best_fit = candidate, fit
 
-    unit_chroma = _unit_means(chroma.T, edges)
-    labels = _merge_similar(best_labels, unit_db=unit_db, unit_chroma=unit_chroma, unit_s=unit_s,
-                            group_edges=group_edges, min_contrast_db=min_contrast_db,
-                            min_chroma_contrast=min_chroma_contrast)
-    # the context average blurs boundaries over about one context: place each on the bar where the unaveraged
-    # features switch from one label's mean to the other's
-    for _ in range(2):  # the second pass with label means from the refined boundaries
+    # the context average blurs boundaries over about one context: move each to the downbeat where the unaveraged
+    # features switch from one label's mean to the other's (twice: the second time with the better means)
+    for _ in range(2):
         labels = _refine_boundaries(labels, group_edges, feats, heard, radius=int(np.ceil(context_units / 2)) + 1)
-    if _DEBUG:
-        lev = 10 * np.log10(np.maximum(_unit_means(mel, edges).mean(axis=1), 1e-10))
-        print('levels', np.round(lev[:3], 1), np.round(lev[-4:], 1), np.round(unit_s[-4:], 2), 'median', np.median(lev))
-        print('after refine', _runs(labels))
     labels = _absorb_short(labels, group_s, group_feats, min_len_s)
-    if _DEBUG:
-        print('after absorb', _runs(labels))
-    # the gate: the labels must explain a good part of how the music changes (at a ~2 s scale, where beats and
-    # single chords are averaged away), in timbre or in harmony; else the song is one part
+
+    # labels that do not explain enough of how the music changes merge (at a ~2 s scale, where single beats and
+    # chords are averaged away)
     short = max(int(round(2.0 / float(np.median(unit_s)))), 1)
-    unit_labels = np.repeat(labels, np.diff(group_edges))
-    r2_timbre = _explained(scipy.ndimage.uniform_filter1d(_mfcc(unit_db, _ENVELOPE_MFCC), short, axis=0,
-                                                          mode="nearest")[heard], unit_labels[heard])
-    r2_chroma = _explained(scipy.ndimage.uniform_filter1d(unit_chroma, short, axis=0, mode="nearest")[heard],
-                           unit_labels[heard])
-    if _DEBUG:
-        print('R2 timbre', round(r2_timbre, 3), 'chroma', round(r2_chroma, 3), 'fit', round(best_fit, 3))
-    if r2_timbre < min_explained_timbre and r2_chroma < min_explained_chroma:
-        return _one_section()
+    envelope = scipy.ndimage.uniform_filter1d(_mfcc(unit_db, ENVELOPE_MFCC), short, axis=0, mode="nearest")
+    harmony = scipy.ndimage.uniform_filter1d(unit_chroma, short, axis=0, mode="nearest")
+    labels = _merge_similar(labels, group_edges=group_edges, heard=heard,
+                            views=((envelope, min_explained_timbre), (harmony, min_explained_chroma)))
+
     starts, run_labels = _runs(labels)
     if len(starts) <= 1:
         return _one_section()
-    # names in order of first appearance
-    order = {}
-    for lab in run_labels:
+    order: dict[int, int] = {}
+    for lab in run_labels:  # names in order of first appearance
         order.setdefault(int(lab), len(order))
     names = _label_names(len(order))
-    starts_s = edges[group_edges[starts]] / frame_rate
+    starts_s = group_time_s[starts].astype(np.float64)
     starts_s[0] = 0.0
-    if use_bars:
-        # the unit nearest a downbeat starts at the frame nearest it: report the downbeat itself
-        near = np.abs(downbeats[None, :] - starts_s[1:, None])
-        idx = np.argmin(near, axis=1)
-        ok = near[np.arange(len(idx)), idx] < 1.0 / frame_rate + 1e-9
-        starts_s[1:][ok] = downbeats[idx[ok]]
-    return Sections(starts_s.astype(np.float64), [names[order[int(lab)]] for lab in run_labels])
+    return Sections(starts_s, [names[order[int(lab)]] for lab in run_labels])
 
 
 def _explained(x: np.ndarray, labels: np.ndarray) -> float:
@@ -499,43 +476,30 @@ def _refine_boundaries(labels: np.ndarray, group_edges: np.ndarray, unit_feats: 
         cands = np.arange(lo, hi + 1)
         # a split at group c puts units [u0, group_edges[c]) on the left
         c = int(cands[np.argmin(-saved[group_edges[cands] - u0])])
-        if _DEBUG:
-            print('refine', bounds[r], '->', c, cands.tolist(), np.round(-saved[group_edges[cands] - u0], 1).tolist())
         labels[bounds[r - 1]:c] = left
         labels[c:bounds[r + 1]] = right
         bounds[r] = c
     return labels
 
 
-def _merge_similar(labels: np.ndarray, *, unit_db: np.ndarray, unit_chroma: np.ndarray, unit_s: np.ndarray,
-                   group_edges: np.ndarray, min_contrast_db: float, min_chroma_contrast: float) -> np.ndarray:
-    """Merge the closest pair of labels while it is not audibly different.
+def _merge_similar(labels: np.ndarray, *, group_edges: np.ndarray, heard: np.ndarray,
+                   views: tuple[tuple[np.ndarray, float], ...]) -> np.ndarray:
+    """Merge the least separable pair of labels while no view tells them apart.
 
-    The test is on absolute scales (dB, chroma direction), so that a uniform song's small fluctuations, which the
-    standardised features of the clustering magnify, never make two parts.
+    A pair is told apart by a view (``[n_units, d]`` features, minimum share) when the two labels explain at least
+    that share of the view's variance over the (heard) units of the pair.
     """
     labels = labels.copy()
     unit_label = np.repeat(labels, np.diff(group_edges))
     while True:
-        present = np.unique(unit_label)
+        present = np.unique(unit_label[heard])
         if len(present) <= 1:
-            return labels
-        weights = (unit_label[None, :] == present[:, None]) * unit_s[None, :]
-        weights /= weights.sum(axis=1, keepdims=True)
-        spectra = _mfcc(weights @ unit_db, _ENVELOPE_MFCC)  # spectral envelope: timbre and level, not pitch
-        chromas = weights @ unit_chroma
-        norms = np.linalg.norm(chromas, axis=1)
-        chromas /= np.maximum(norms, 1e-9)[:, None]
-        # RMS difference in dB over the mel bands of the two envelopes (the DCT is orthonormal)
-        db_gap = np.sqrt(np.sum((spectra[:, None, :] - spectra[None, :, :]) ** 2, axis=2) / unit_db.shape[1])
-        # silence has no chroma: only the spectra tell it apart
-        pitched = norms > 1e-6
-        chroma_gap = np.where(pitched[:, None] & pitched[None, :], 1.0 - chromas @ chromas.T, 0.0)
-        # how far a pair is from being kept apart (< 1: merge); the closest pair first
-        apart = np.maximum(db_gap / min_contrast_db, chroma_gap / min_chroma_contrast)
-        np.fill_diagonal(apart, np.inf)
-        if _DEBUG:
-            print('db_gap', np.round(db_gap, 2).tolist(), 'chroma_gap', np.round(chroma_gap, 3).tolist())
+            return np.full_like(labels, present[0] if len(present) else 0)
+        apart = np.full((len(present), len(present)), np.inf)
+        for i in range(len(present)):
+            for j in range(i + 1, len(present)):
+                pair = heard & ((unit_label == present[i]) | (unit_label == present[j]))
+                apart[i, j] = max(_explained(x[pair], unit_label[pair]) / share for x, share in views)
         i, j = np.unravel_index(np.argmin(apart), apart.shape)
         if apart[i, j] >= 1.0:
             return labels
