@@ -134,6 +134,8 @@ class _Part:
     swing: float = 0.5  # where an off-beat eighth falls within its beat (0.5 straight, 2/3 triplet swing)
     pad_bright: float = 1.0
     lead_square: bool = True
+    lead_harmonics: int = 12
+    lead_stab: bool = False  # the lead plays the chord (an octave up, the root doubled above) instead of a melody
 
 
 @dataclass(frozen=True)
@@ -311,12 +313,20 @@ def _render_bars(r: _Renderer) -> None:
                         synth.midi_hz(note + 12), 0.9, sr, velocity=0.8, seed=note))
                     # a strummed chord: notes 0-6 ms apart (the lowest first, on the time)
                     r.place("harm", snd, t + 0.003 * j, part.comp_gain * vel())
+            lead_make = lambda f, n: synth.lead_note(f, n, sr, square=part.lead_square,  # noqa: E731
+                                                     harmonics=part.lead_harmonics)
+            lead_variant = (part.lead_square, part.lead_harmonics)
             for j, t in enumerate(hits(part.lead)):
-                step, octave = lead_steps[(b - bar0) % len(part.chords), j], lead_oct[(b - bar0) % len(part.chords), j]
-                note = chord[min(step, len(chord) - 1)] + 12 + 12 * octave
-                snd = r.note("lead", lambda f, n: synth.lead_note(f, n, sr, square=part.lead_square),
-                             note, part.lead_len * bar_s / bpb, 0.015, max_s=1.5, variant=part.lead_square)
-                r.place("lead", snd, t, part.lead_gain * vel())
+                row = (b - bar0) % len(part.chords)
+                if part.lead_stab:
+                    notes = [n + 12 for n in chord] + [chord[0] + 24]
+                else:
+                    notes = [chord[min(lead_steps[row, j], len(chord) - 1)] + 12 + 12 * lead_oct[row, j]]
+                gain = part.lead_gain * vel() / np.sqrt(len(notes))
+                for note in notes:
+                    snd = r.note("lead", lead_make, note, part.lead_len * bar_s / bpb, 0.015, max_s=1.5,
+                                 variant=lead_variant)
+                    r.place("lead", snd, t, gain)
         bar0 += part.bars
 
 
@@ -436,12 +446,14 @@ def _groove(name, *, bpm, sr, seed, chords, kit, transpose=0, level=0.85, bars=2
 
 
 def _syncopated(name, *, bpm, sr, seed, chords, kit, lead_gain, transpose=0, level=0.9, bars=24,
-                lead=(0.75, 1.75, 2.75, 3.75)) -> _Song:
-    # the lead anticipates every beat by a sixteenth and is the loudest thing in the mix; kick and bass are on
-    # the beat, snare on 2 and 4 rather soft
-    quiet = replace(kit, snare_gain=kit.snare_gain * 0.6, hat_gain=kit.hat_gain * 0.7)
+                lead=(0.75, 1.75, 2.75, 3.75), stab=False, kick_click=0.1) -> _Song:
+    # the lead (a bright saw) anticipates every beat by a sixteenth and is the loudest thing in the mix: it rules
+    # the full-band onset envelope; kick and bass are on the beat, the kick's beater click soft, the snare on 2
+    # and 4 soft, the hats on the off-beat eighths
+    quiet = replace(kit, snare_gain=kit.snare_gain * 0.6, hat_gain=kit.hat_gain * 0.7, kick_click=kick_click)
     part = _Part("A", bars, chords, kit=quiet, kick=(0, 1, 2, 3), bass=(0, 2), lead=lead, lead_len=0.45,
-                 lead_gain=lead_gain, pad_gain=0.05, hats=(0.5, 1.5, 2.5, 3.5))
+                 lead_gain=lead_gain, pad_gain=0.05, hats=(0.5, 1.5, 2.5, 3.5), lead_square=False,
+                 lead_harmonics=24, lead_stab=stab)
     return _Song(name, sr, seed, 4, (part,), _steady(bpm, _beats_for((part,), 4), 0.1), level=level,
                  transpose=transpose, reverb_s=0.9)
 
@@ -598,7 +610,8 @@ def _arrangement(name: str) -> tuple[_Song, dict | None] | None:
         "ho_groove": lambda: _groove(name, bpm=104, sr=L, seed=101, chords=_EM_C_G_D, kit=_TIGHT_KIT, transpose=-2,
                                      level=0.6, comp=(0, 0.5, 1.5, 2, 3), pad=0.06),
         "ho_syncopated_lead": lambda: _syncopated(name, bpm=128, sr=L, seed=102, chords=_AM_F_C_G, kit=_EDM_KIT,
-                                                  lead_gain=1.0, transpose=3, lead=(0.75, 1.75, 2.75, 3.5, 3.75)),
+                                                  lead_gain=1.1, transpose=3, lead=(0.75, 1.75, 2.75, 3.5, 3.75),
+                                                  stab=True, kick_click=0.05),
         "ho_half_time": lambda: _half_time(name, bpm=150, sr=L, seed=103, chords=_DM_BB_F_C, kit=_EDM_KIT,
                                            transpose=2),
         "ho_swing": lambda: _swing_song(name, bpm=88, sr=L, seed=104, chords=_BLUES_G, kit=_LOFI_KIT, ratio=0.7,
