@@ -97,8 +97,9 @@ def _check_type(value: Any, annotation: Any, where: str, text: str | None, key: 
             try:
                 return _check_type(value, option, where, text, key)
             except ConfigError as exc:
-                errors.append(exc)
-        raise errors[-1]
+                if option is not type(None):  # "must be int", not "must be NoneType", for an optional int
+                    errors.append(exc)
+        raise errors[0]
     if annotation is type(None):
         if value is None:
             return None
