@@ -94,34 +94,70 @@ def find_meter(beat_times_s: np.ndarray, *, mel: np.ndarray, percussive_mel: np.
         return _meter_from_positions(beats, np.arange(n) % default, default)
     features = beat_features(beats, mel=mel, percussive_mel=percussive_mel, chroma=chroma, sr=sr,
                              hop_length=hop_length)
-    m = choose_meter(features, meters=meters, default=default)
+    advance, cost = _transitions(beats, jump_penalty)
+    # beats on one grid for the meter's autocorrelation: missed beats leave holes, an uncountable gap a wide one
+    beat_index = np.cumsum(np.where(advance == 0, 1000, advance))
+    m = choose_meter(features, meters=meters, default=default, beat_index=beat_index)
     evidence = sum(w * _zscore(features[name]) for name, w in WEIGHTS.items())
-    positions, _ = _viterbi(evidence, m, *_transitions(beats, jump_penalty))
+    positions, _ = _viterbi(evidence, m, advance, cost)
     return _meter_from_positions(beats, positions, m)
 
 
 def choose_meter(features: dict[str, np.ndarray], *, meters: tuple[int, ...] = (3, 4), default: int = 4,
-                 min_beats: int = 16, margin: float = 0.1) -> int:
+                 beat_index: np.ndarray | None = None, min_pairs: int = 12, margin: float = 0.1) -> int:
     """Beats per bar: the bar length at which the per-beat features repeat most.
 
     A feature that marks bars of ``m`` beats correlates with itself ``m`` and ``2m`` ... beats later. Lags that
     are also multiples of another candidate's bar would not tell the two apart, nor would even lags for a pattern
     that repeats every 2 beats (kick on 1 and 3, snare on 2 and 4: that is 4, not 3); so each meter is scored at
-    its lags that no other candidate shares: 4 and 8 for 4/4, 3 and 9 for 3/4. The summed autocorrelation of the
-    z-scored features decides; ``default`` wins ties within ``margin`` (per feature) and short beat lists.
+    its lags that no other candidate shares: 4 and 8 for 4/4, 3 and 9 for 3/4. The mean autocorrelation of the
+    z-scored features decides; ``default`` wins ties within ``margin`` and short beat lists.
+
+    Parameters
+    ----------
+    features : dict of str to numpy.ndarray
+        ``[n_beats]`` per-beat features (see :func:`beat_features`).
+    meters : tuple of int
+        Candidates.
+    default : int
+        The answer without evidence.
+    beat_index : numpy.ndarray, optional
+        ``[n_beats]`` int64 count of each beat on a common grid (missing beats leave holes; a gap that cannot be
+        counted through, a jump of more than any lag): only pairs of beats exactly ``lag`` apart count.
+        Default: consecutive.
+    min_pairs : int
+        Fewest pairs of beats at a lag for it to count.
+    margin : float
+        How much better another meter must score than ``default``.
+
+    Returns
+    -------
+    int
     """
+    if len(meters) == 1:
+        return meters[0]
     n = len(next(iter(features.values())))
-    if len(meters) == 1 or n < min_beats:
-        return meters[0] if len(meters) == 1 else default
-    z = [_zscore(v) for v in features.values()]
+    index = np.arange(n) if beat_index is None else np.asarray(beat_index, np.int64)
+    z = np.stack([_zscore(v) for v in features.values()])  # [n_features, n_beats]
     scores = {}
     for m in meters:
-        lags = [lag for lag in (m * j for j in range(1, 4))
-                if lag < n and all(lag % other for other in meters if other != m)][:2]
-        scores[m] = np.mean([np.mean(x[:-lag] * x[lag:]) for x in z for lag in lags]) if lags else -np.inf
-    best = max(scores, key=scores.get)
-    if best != default and default in scores and scores[best] - scores[default] < margin:
+        lags = [lag for lag in (m * j for j in range(1, 4)) if all(lag % other for other in meters if other != m)]
+        values = []
+        for lag in lags[:2]:
+            # pairs (i, j) with index[j] - index[i] == lag
+            j = np.searchsorted(index, index + lag)
+            ok = (j < n) & (index[np.minimum(j, n - 1)] == index + lag)
+            if ok.sum() >= min_pairs:
+                values.append(np.mean(z[:, ok] * z[:, j[ok]]))
+        scores[m] = float(np.mean(values)) if values else None
+    known = {m: v for m, v in scores.items() if v is not None}
+    if not known:
         return default
+    best = max(known, key=known.get)
+    if best != default and known.get(default) is not None and known[best] - known[default] < margin:
+        return default
+    if best != default and known.get(default) is None:
+        return default  # only one meter could be scored: no comparison
     return best
 
 
@@ -142,7 +178,7 @@ def _transitions(beats: np.ndarray, jump_penalty: float, *, gap: float = 1.5, sh
 
     ``advance[i]`` is the expected step in the bar: 1, or k where the interval spans about k beat periods (k - 1
     beats went unheard: a gap of up to ``short_gap_beats``, or of up to ``long_gap_beats`` when the tempo is the
-    same on both sides); ``cost[i]`` is what any other step costs: ``jump_penalty`` in a run of steady beats, half
+    same on both sides), 0 where the gap cannot be counted through; ``cost[i]`` is what any other step costs: ``jump_penalty`` in a run of steady beats, half
     of it across a counted gap (the count may be off by one), a quarter where the tempo changes abruptly (a DJ's
     next track need not start its bars in step), 0 across a gap too long or too uneven to count beats through (a
     free-time passage).
@@ -175,7 +211,9 @@ def _transitions(beats: np.ndarray, jump_penalty: float, *, gap: float = 1.5, sh
         (steps <= short_gap_beats) | (steady & (steps <= long_gap_beats)))
     advance[1:][countable] = steps[countable]
     cost[1:][countable] = 0.5 * jump_penalty
-    cost[1:][is_gap & ~countable] = 0.0
+    uncountable = is_gap & ~countable
+    advance[1:][uncountable] = 0  # unknown: any position may follow, at no cost
+    cost[1:][uncountable] = 0.0
     return advance, cost
 
 
