@@ -715,6 +715,7 @@ def render(song: str | Path, *, checkpoint: str | Path | None = None, output: st
         A StyleGAN2 checkpoint; None uses the embedded default network (ignored when ``generator`` is given).
     output : str or Path, optional
         The video to write; default ``<song stem>.mp4`` (``.mov`` for prores/dnxhr) in the current directory.
+        Without a codec in ``config`` its extension decides: ``.mp4`` H.264, ``.mov`` ProRes.
     config : RenderConfig, optional
         Every knob (fps, size, clip, seed, device, batch size, analysis, curves, walk, video).
     seeds_file : str or Path, optional
@@ -738,8 +739,14 @@ def render(song: str | Path, *, checkpoint: str | Path | None = None, output: st
     Raises
     ------
     MusicVideoError
-        For bad input, before any work starts (missing song/checkpoint, unwritable or existing output, fps or size
-        out of range, clip outside the song, a device that is not there).
+        For bad input, before any work starts (missing song/checkpoint, unwritable or existing output, an output
+        without .mp4/.mov, fps or size out of range, a clip that runs past the end of the song, a device that is
+        not there): one line, the same the command line prints, naming the flag to change.
+
+    Warns
+    -----
+    MusicVideoWarning
+        When the output is more than twice the generator's resolution (one line naming both sizes).
 
     Examples
     --------
@@ -823,7 +830,8 @@ def render(song: str | Path, *, checkpoint: str | Path | None = None, output: st
                                        writer_keeps_frames=parallel)
             path = writer.close()
     finally:
-        bar.close()
+        with contextlib.suppress(OSError):  # after SIGHUP the terminal may be gone: keep the exception that ended us
+            bar.close()
     elapsed = time.perf_counter() - t0
     return RenderResult(path=Path(path), n_frames=b - a, fps=float(plan.fps), width=width, height=height,
                         elapsed_s=elapsed, frames_per_s=(b - a) / elapsed if elapsed > 0 else 0.0,
