@@ -233,7 +233,7 @@ def _swing(pos: np.ndarray, ratio: float) -> np.ndarray:
     """Move off-beat eighths (fraction 0.5 of a beat) to ``ratio`` of the beat."""
     pos = np.asarray(pos, float)
     frac = pos - np.floor(pos)
-    return np.where(np.isclose(frac, 0.5), np.floor(pos) + ratio, pos)
+    return np.where(np.abs(frac - 0.5) < 1e-9, np.floor(pos) + ratio, pos)
 
 
 def _layer(a: np.ndarray, b: np.ndarray | None) -> np.ndarray:
@@ -275,7 +275,7 @@ def _render_bars(r: _Renderer) -> None:
             def hits(pattern, jitter=True):
                 pos = base + _swing(np.asarray(pattern, float), part.swing)
                 t = r.time_at(pos)
-                off = ~np.isclose(pos, np.round(pos))  # beats sit on the (played) grid; hits between get jitter
+                off = np.abs(pos - np.round(pos)) > 1e-9  # beats sit on the (played) grid; hits between get jitter
                 if jitter and song.offbeat_jitter_s and off.any():
                     t = t + off * r.rng.normal(0.0, song.offbeat_jitter_s, len(t))
                 return t
@@ -296,7 +296,7 @@ def _render_bars(r: _Renderer) -> None:
                 times = hits(part.bass)
                 ends = np.append(times[1:], r.time_at(np.array([base + bpb]))[0])
                 for p, t, end in zip(pos, times, ends):
-                    note = chord[0] - 12 + (12 if np.isclose(p % 1, 0.5) else 0)
+                    note = chord[0] - 12 + (12 if abs(p % 1 - 0.5) < 1e-9 else 0)
                     length = max(end - t, 0.08) * 0.92
                     snd = r.note("bass", lambda f, n: synth.bass_note(f, n, sr, harmonics=8), note, length, 0.02,
                                  max_s=1.6)
@@ -368,7 +368,7 @@ def _mix(r: _Renderer, level: float, reverb_s: float) -> np.ndarray:
     right[d:] += 0.2 * s["harm"][:-d]
     send = 0.35 * s["snare"] + 0.5 * s["harm"] + 0.4 * s["lead"]
     if reverb_s > 0:
-        wet = synth.reverb(np.stack([send, send]), r.sr, decay_s=reverb_s, seed=r.song.seed)
+        wet = synth.reverb(send, r.sr, decay_s=reverb_s, seed=r.song.seed, stereo=True)
         left, right = left + 0.35 * wet[0], right + 0.35 * wet[1]
     out = np.stack([left, right])
     fade = int(0.5 * r.sr)  # a short fade at the very end (the tails are cut)
@@ -376,16 +376,15 @@ def _mix(r: _Renderer, level: float, reverb_s: float) -> np.ndarray:
     return (out * level / max(np.max(np.abs(out)), 1e-9)).astype(np.float32)
 
 
-def _render(song: _Song, free: dict | None = None) -> TruthSong:
-    r = _Renderer(song)
-    if free is not None:
-        _render_free(r, 0.0, song.intro_s + 0.3, **free)
-    if song.parts:
-        _render_bars(r)
-    samples = _mix(r, song.level, song.reverb_s)
+def _truth(song: _Song) -> dict:
+    """The truth fields of a :class:`TruthSong` (all but name, samples and rate) from its arrangement: the played
+    beats of every bar, beat 1 of each bar, a section wherever the part changes (and one for a free intro)."""
     bpb = song.beats_per_bar
     n_bars = sum(p.bars for p in song.parts)
     beats = np.asarray(song.grid_s[:n_bars * bpb], np.float64)
+    if not len(beats):
+        return dict(beat_times_s=beats, downbeat_times_s=beats.copy(), beats_per_bar=0,
+                    section_starts_s=np.array([0.0]), section_labels=["A"], has_beat=False)
     starts, labels = [], []
     if song.intro_s > 0:
         starts, labels = [0.0], ["free intro"]
@@ -396,11 +395,18 @@ def _render(song: _Song, free: dict | None = None) -> TruthSong:
             labels.append(part.label)
         bar += part.bars
     starts[0] = 0.0
-    labels = _relabel(labels)
-    return TruthSong(name=song.name, samples=samples, sample_rate=song.sample_rate, beat_times_s=beats,
-                     downbeat_times_s=beats[::bpb].copy() if bpb else beats[:0],
-                     beats_per_bar=bpb if len(beats) else 0, section_starts_s=np.asarray(starts, np.float64),
-                     section_labels=labels, has_beat=bool(len(beats)))
+    return dict(beat_times_s=beats, downbeat_times_s=beats[::bpb].copy(), beats_per_bar=bpb,
+                section_starts_s=np.asarray(starts, np.float64), section_labels=_relabel(labels), has_beat=True)
+
+
+def _render(song: _Song, free: dict | None = None) -> TruthSong:
+    r = _Renderer(song)
+    if free is not None:
+        _render_free(r, 0.0, song.intro_s + 0.3, **free)
+    if song.parts:
+        _render_bars(r)
+    samples = _mix(r, song.level, song.reverb_s)
+    return TruthSong(name=song.name, samples=samples, sample_rate=song.sample_rate, **_truth(song))
 
 
 def _relabel(labels: list[str]) -> list[str]:
@@ -581,9 +587,7 @@ def _rubato_piano(name, *, sr, seed, duration_s, chords, transpose=0) -> TruthSo
 
 def _render_song_free(r: _Renderer, name: str) -> TruthSong:
     samples = _mix(r, r.song.level, r.song.reverb_s)
-    empty = np.zeros(0, np.float64)
-    return TruthSong(name=name, samples=samples, sample_rate=r.sr, beat_times_s=empty, downbeat_times_s=empty.copy(),
-                     beats_per_bar=0, section_starts_s=np.array([0.0]), section_labels=["A"], has_beat=False)
+    return TruthSong(name=name, samples=samples, sample_rate=r.sr, **_truth(r.song))
 
 
 def _arrangement(name: str) -> tuple[_Song, dict | None] | None:
@@ -633,6 +637,19 @@ def _arrangement(name: str) -> tuple[_Song, dict | None] | None:
         return None
     made = arrangements[name]()
     return made if isinstance(made, tuple) else (made, None)
+
+
+_BEATLESS = ("beatless_pad", "ho_beatless_pad", "ho_drone", "ho_rubato_piano")
+
+
+def _case_truth(name: str) -> dict:
+    """The truth fields of a case without synthesizing it (for fast checks of the truth itself)."""
+    if name in _BEATLESS:
+        return _truth(_Song(name, 22050, 0, 0, (), np.zeros(0)))
+    arrangement = _arrangement(name)
+    if arrangement is None:
+        raise KeyError(f"unknown ground-truth case {name!r}")
+    return _truth(arrangement[0])
 
 
 def _build(name: str) -> TruthSong:
