@@ -136,6 +136,9 @@ class _Part:
     lead_square: bool = True
     lead_harmonics: int = 12
     lead_stab: bool = False  # the lead plays the chord (an octave up, the root doubled above) instead of a melody
+    fill_every: int = 8  # a snare fill (sixteenths on the last beat) ends every this many bars (0: never)
+    crash: bool = True  # a crash cymbal on the part's first downbeat
+    ghost_notes: tuple[float, ...] = ()  # soft snare hits between the beats
 
 
 @dataclass(frozen=True)
@@ -261,6 +264,7 @@ def _render_bars(r: _Renderer) -> None:
             0.8 * synth.clap(sr, seed=song.seed * 41 + v) if kit.clap else None)) for v in range(variants)]
         hats = [r.sound(("hat", kit, v), lambda v=v: synth.hihat(
             sr, decay_s=kit.hat_decay_s, metal=kit.hat_metal, seed=song.seed * 43 + v)) for v in range(variants)]
+        crash = r.sound(("crash", kit), lambda: synth.hihat(sr, decay_s=0.7, metal=0.9, seed=song.seed * 53))
         open_hat = r.sound(("ohat", kit), lambda: synth.hihat(sr, decay_s=kit.open_hat_decay_s,
                                                                metal=kit.hat_metal, seed=song.seed * 47))
         # the lead's pitches are fixed per part (chord tones), so a repeated part repeats the same melody
@@ -285,6 +289,15 @@ def _render_bars(r: _Renderer) -> None:
                 r.place("kick", kicks[r.rng.integers(variants)], t, kit.kick_gain * vel())
             for t in hits(part.snare):
                 r.place("snare", snares[r.rng.integers(variants)], t, kit.snare_gain * vel())
+            for t in hits(part.ghost_notes):
+                r.place("snare", snares[r.rng.integers(variants)], t, 0.18 * kit.snare_gain * vel())
+            if part.fill_every and part.snare and kit.snare_gain and (b - bar0 + 1) % part.fill_every == 0:
+                # a fill into the next phrase: sixteenths on the last beat, louder towards the downbeat
+                fill = bpb - 1 + np.array([0.0, 0.25, 0.5, 0.75])
+                for j, t in enumerate(hits(fill)):
+                    r.place("snare", snares[r.rng.integers(variants)], t, kit.snare_gain * (0.45 + 0.2 * j) * vel())
+            if part.crash and b == bar0 and kit.kick_gain:
+                r.place("hats", crash, hits([0.0])[0], 1.6 * kit.hat_gain)
             for j, t in enumerate(hits(part.hats)):
                 accent = 1.0 if j % 2 == 0 else 0.7
                 r.place("hats", hats[r.rng.integers(variants)], t, kit.hat_gain * accent * vel())
@@ -446,7 +459,8 @@ def _beats_for(parts: tuple[_Part, ...], bpb: int) -> int:
 
 def _groove(name, *, bpm, sr, seed, chords, kit, transpose=0, level=0.85, bars=20, comp=(0, 1.5, 2.5),
             pad=0.0, start_s=0.05) -> _Song:
-    part = _Part("A", bars, chords, kit=kit, comp=comp, pad_gain=pad, bass=(0, 1, 1.5, 2, 3))
+    part = _Part("A", bars, chords, kit=kit, comp=comp, pad_gain=pad, bass=(0, 1, 1.5, 2, 3),
+                 ghost_notes=(1.75, 3.25))
     return _Song(name, sr, seed, 4, (part,), _steady(bpm, _beats_for((part,), 4), start_s), level=level,
                  transpose=transpose)
 
