@@ -478,6 +478,16 @@ def _syncopated(name, *, bpm, sr, seed, chords, kit, lead_gain, transpose=0, lev
                  transpose=transpose, reverb_s=0.9)
 
 
+def _offbeat(name, *, bpm, sr, seed, chords, kit, stab_gain, transpose=0, bars=24) -> _Song:
+    # ska / reggae-pop: a bright, short chord stab ("skank") on every off-beat eighth is the loudest onset; the
+    # beat is carried by a softer kick on 1 and 3, the snare on 2 and 4, hats and a walking bass on the beats
+    part = _Part("A", bars, chords, kit=replace(kit, hat_gain=kit.hat_gain * 0.8), kick=(0, 2), snare=(1, 3),
+                 hats=(0, 1, 2, 3), bass=(0, 1, 2, 3), lead=(0.5, 1.5, 2.5, 3.5), lead_len=0.22,
+                 lead_gain=stab_gain, lead_stab=True, lead_square=False, lead_harmonics=16, pad_gain=0.03)
+    return _Song(name, sr, seed, 4, (part,), _steady(bpm, _beats_for((part,), 4), 0.07), transpose=transpose,
+                 level=0.85, reverb_s=0.8)
+
+
 def _half_time(name, *, bpm, sr, seed, chords, kit, transpose=0, bars=20) -> _Song:
     part = _Part("A", bars, chords, kit=kit, kick=(0, 2.5), snare=(2,), bass=(0, 2.5), pad_gain=0.09,
                  hats=EIGHTHS_4)
@@ -624,6 +634,7 @@ def _arrangement(name: str) -> tuple[_Song, dict | None] | None:
                                      kit=_ROCK_KIT),
         "dj_change": lambda: _dj_change(name, bpm0=118, bpm1=128, sr=S, seed=11, chords0=_DM_BB_F_C,
                                         chords1=_EM_C_G_D, kit0=_EDM_KIT, kit1=_ROCK_KIT),
+        "offbeat": lambda: _offbeat(name, bpm=132, sr=S, seed=12, chords=_C_G_AM_F, kit=_ROCK_KIT, stab_gain=0.8),
         # held out: the same kinds of hard cases with other tempi, keys, kits, timbres, seeds and sample rates
         "ho_groove": lambda: _groove(name, bpm=104, sr=L, seed=101, chords=_EM_C_G_D, kit=_TIGHT_KIT, transpose=-2,
                                      level=0.6, comp=(0, 0.5, 1.5, 2, 3), pad=0.06),
@@ -644,6 +655,8 @@ def _arrangement(name: str) -> tuple[_Song, dict | None] | None:
                                          chorus_chords=_DM_BB_F_C, kit=_TIGHT_KIT, transpose=-2),
         "ho_drift": lambda: _drift_song(name, bpm=96, depth=0.04, jitter_s=0.01, sr=S, seed=112, chords=_DM_BB_F_C,
                                         kit=_LOFI_KIT, bars=20),
+        "ho_offbeat": lambda: _offbeat(name, bpm=104, sr=L, seed=114, chords=_EM_C_G_D, kit=_LOFI_KIT,
+                                       stab_gain=0.9, transpose=2, bars=20),
         "ho_dj_change": lambda: _dj_change(name, bpm0=126, bpm1=112, sr=L, seed=113, chords0=_C_G_AM_F,
                                            chords1=_AM_F_C_G, kit0=_TIGHT_KIT, kit1=_EDM_KIT, bars=(16, 12)),
     }
@@ -686,10 +699,10 @@ def _build(name: str) -> TruthSong:
 
 
 TUNING_CASES: tuple[str, ...] = ("groove", "syncopated_lead", "half_time", "swing", "waltz", "tempo_ramp",
-                                 "free_intro", "beatless_pad", "verse_chorus", "drift", "dj_change")
+                                 "free_intro", "beatless_pad", "verse_chorus", "drift", "dj_change", "offbeat")
 HELD_OUT_CASES: tuple[str, ...] = ("ho_groove", "ho_syncopated_lead", "ho_half_time", "ho_swing", "ho_waltz",
                                    "ho_tempo_ramp", "ho_free_intro", "ho_beatless_pad", "ho_drone",
-                                   "ho_rubato_piano", "ho_form", "ho_drift", "ho_dj_change")
+                                   "ho_rubato_piano", "ho_form", "ho_drift", "ho_dj_change", "ho_offbeat")
 
 
 @functools.lru_cache(maxsize=None)
