@@ -3,9 +3,9 @@
 What marks a bar's first beat, heard at the beats themselves:
 
 - **harmony changes** there: chords and bass notes change on downbeats far more than elsewhere (novelty of the
-  beat-synchronous chroma and of the low, harmonic part of the mel spectrum);
-- **the kick** plays there (low-band percussive onsets) and the snare rarely does (backbeats are 2 and 4);
-- **accents**: the full-band onset is often louder there.
+  beat-synchronous chroma and of the 30-160 Hz mel spectrum);
+- **the kick** plays there (low-band onsets, of the percussive part and of the whole mix with the bass) and the
+  snare rarely does (backbeats are 2 and 4).
 
 Each beat gets a "downbeat evidence" score from these (z-scored over the song, weighted); a Viterbi pass over the
 beats with states "position in the bar" then finds, for 3 and for 4 beats per bar, the bars that collect the most
@@ -41,15 +41,17 @@ class Meter:
     beat_in_bar: np.ndarray
 
 
-# Weights of the downbeat evidence (each feature z-scored over the song first). Harmony decides between the beats
-# that kick and snare leave open (1 or 3 in 4/4); the full-band accent is left out of the evidence (in the
-# tuning songs it peaks on the snare's backbeats as often as on downbeats) but still helps choose the meter.
+# Weights of the downbeat evidence (each feature z-scored over the song first), chosen on the tuning songs and the
+# real clips. Harmony decides between the beats that kick and snare leave open (1 or 3 in 4/4); the full-band
+# accent is left out of the evidence (it peaks on the snare's backbeats as often as on downbeats) but helps to
+# choose the meter.
 WEIGHTS = {
     "chroma_change": 1.0,  # chord change into the beat (cosine distance of beat-synchronous chroma)
-    "bass_change": 0.7,  # bass note change (low harmonic mel spectrum)
-    "kick": 0.6,  # low-band percussive onset at the beat
-    "snare": -0.6,  # mid/high percussive onset at the beat: backbeats, not downbeats
-    "accent": 0.0,  # full-band onset at the beat
+    "bass_change": 1.2,  # bass note change (shape of the 30-160 Hz spectrum)
+    "low_onset": 0.3,  # onset below 150 Hz in the whole mix (kick and bass notes)
+    "kick": 0.6,  # onset below 150 Hz in the percussive part
+    "snare": -0.6,  # percussive onset at 1.5-8 kHz (snare, clap, hats): backbeats, not downbeats
+    "accent": 0.0,  # full-band onset
 }
 
 
@@ -261,7 +263,7 @@ def beat_features(beats: np.ndarray, *, mel: np.ndarray, percussive_mel: np.ndar
     Returns
     -------
     dict of str to numpy.ndarray
-        ``chroma_change``, ``bass_change``, ``kick``, ``snare``, ``accent``.
+        ``chroma_change``, ``bass_change``, ``low_onset``, ``kick``, ``snare``, ``accent`` (see :data:`WEIGHTS`).
     """
     import librosa
 
@@ -269,17 +271,23 @@ def beat_features(beats: np.ndarray, *, mel: np.ndarray, percussive_mel: np.ndar
     fps = sr / hop_length
     frames = np.clip(np.round(beats * fps).astype(np.int64), 0, k - 1)
     perc = percussive_mel if percussive_mel is not None else mel
-    harm = np.maximum(mel - perc, 0.0) if percussive_mel is not None else mel
     centres = librosa.mel_frequencies(n_mels=n_mels + 2, fmax=sr / 2.0)[1:-1]
-    low, snare_band = centres < 150.0, (centres >= 150.0) & (centres < 6000.0)
-    bass_band = (centres >= 30.0) & (centres < 300.0)
+    low, high = centres < 150.0, (centres >= 1500.0) & (centres < 8000.0)
+    # bass fundamentals; above ~160 Hz chords and comping share the band (the "pah" of an oom-pah-pah)
+    bass_band = (centres >= 30.0) & (centres < 160.0)
+    if not bass_band.any():
+        bass_band = centres <= centres[min(4, n_mels - 1)]
+
+    floor = 1e-8 * max(float(mel.max()), 1e-30)  # 80 dB below the song's peak
 
     def log(x):
-        return np.log10(np.maximum(x, 1e-8 * max(float(mel.max()), 1e-30)))
+        return np.log10(np.maximum(x, floor))
 
     def flux(x):  # positive spectral flux of log power, per frame (frame k: change into k)
-        d = np.diff(log(x), axis=1, prepend=log(x[:, :1]))
-        return np.maximum(d, 0.0).sum(axis=0)
+        if x.shape[0] == 0:
+            return np.zeros(k)
+        d = np.diff(log(x), axis=1)
+        return np.concatenate([[0.0], np.maximum(d, 0.0).sum(axis=0)])
 
     def at_beats(curve, before=2, after=2):  # strongest onset within +-2 frames (~46 ms) of each beat
         pad = np.pad(curve, (before, after), mode="edge")
@@ -287,7 +295,8 @@ def beat_features(beats: np.ndarray, *, mel: np.ndarray, percussive_mel: np.ndar
         return win[frames].max(axis=1)
 
     kick = at_beats(flux(perc[low]))
-    snare = at_beats(flux(perc[snare_band]))
+    low_onset = at_beats(flux(mel[low]))
+    snare = at_beats(flux(perc[high]))
     accent = at_beats(flux(mel))
 
     # beat-synchronous segments: from each beat to the next, at most 1.5 local periods long (gaps)
@@ -297,12 +306,12 @@ def beat_features(beats: np.ndarray, *, mel: np.ndarray, percussive_mel: np.ndar
     ends = np.clip(np.round(ends_s * fps).astype(np.int64), frames + 1, k)
     cum_c = np.vstack([np.zeros((1, chroma.shape[1])), np.cumsum(np.asarray(chroma, np.float64), axis=0)])
     sync_chroma = (cum_c[ends] - cum_c[frames]) / (ends - frames)[:, None]
-    bass = log(harm[bass_band]).T  # [K, bins]
+    bass = log(mel[bass_band]).T  # [K, bins]
     cum_b = np.vstack([np.zeros((1, bass.shape[1])), np.cumsum(bass, axis=0)])
     sync_bass = (cum_b[ends] - cum_b[frames]) / (ends - frames)[:, None]
     sync_bass = sync_bass - sync_bass.mean(axis=1, keepdims=True)  # spectral shape, not level
-    return {"chroma_change": _novelty(sync_chroma), "bass_change": _novelty(sync_bass), "kick": kick,
-            "snare": snare, "accent": accent}
+    return {"chroma_change": _novelty(sync_chroma), "bass_change": _novelty(sync_bass), "low_onset": low_onset,
+            "kick": kick, "snare": snare, "accent": accent}
 
 
 def _novelty(sync: np.ndarray, widths: tuple[int, ...] = (1, 2)) -> np.ndarray:
