@@ -18,7 +18,41 @@ beatless pieces have no beats in their truth.
 other tempi, keys, kits, timbres, seeds and sample rates, plus extra beatless pieces and another form: keep them out
 of tuning and report them separately.
 
-Everything is deterministic (seeded numpy) and pure numpy; a case renders in a fraction of a second.
+Everything is deterministic (seeded numpy) and pure numpy; a case renders in a fraction of a second (about 0.4
+CPU-s). Conventions: a beat time is the sample where the drum hit on that beat starts (no onset-detector latency
+in it); a bar is ``beats_per_bar`` beats from a downbeat; the first section starts at 0.0 even when the first beat
+comes a little later; every other section starts on a downbeat. Songs end with a bar's worth of reverb tail.
+
+Tuning cases (S = 22050 Hz):
+
+================  =========================================================================  =========  =====
+case              what                                                                       BPM        s
+================  =========================================================================  =========  =====
+groove            rock/pop 4/4: kick 1 & 3, snare 2 & 4, ghost notes, 8th hats, bass, piano  120        42
+syncopated_lead   a bright saw lead a 16th before every beat, louder than the kick (on the   140        43
+                  beat, soft click); bass 1 & 3; librosa's beats land ~80 ms early
+half_time         kick on 1 (and 3+), snare on 3 only, 8th hats, pad; truth = quarter notes  130        39
+swing             triplet-swung 8ths in hats and bass, piano on 2 & 4, jazz kit              100        41
+waltz             3/4: kick and bass on 1, piano on 2 and 3, a new chord every bar           150        36
+tempo_ramp        accelerando beat by beat                                                   96 -> 132  53
+free_intro        12 s rubato piano over pads (no beat truth), then a groove                 110        53
+beatless_pad      slow overlapping pad chords with 2-4 s swells, wind; no beat               -          42
+verse_chorus      A B A B, 8 bars each: A piano/closed hats/kick 1 & 3; B other chords,      120        66
+                  four-on-the-floor, clap, open hats, saw pad and lead, 8th bass
+drift             live drummer: tempo wandering +-4 %, 8 ms random timing per beat           ~121       50
+dj_change         house track (EDM kit, off-beat open hats and bass), hard cut on a          118 / 128  57
+                  downbeat to a rock track in another key
+offbeat           ska: a loud bright chord stab on every off-beat 8th, softer kick/snare on  132        45
+                  the beats; librosa takes the off-beats
+================  =========================================================================  =========  =====
+
+Held-out cases (44100 Hz unless noted): ``ho_groove`` 104 BPM, tight kit, quieter master (peak 0.6);
+``ho_syncopated_lead`` 128 BPM, a chord stab a 16th before the beats (and an extra on 3+), EDM kit;
+``ho_half_time`` 150 BPM; ``ho_swing`` 88 BPM, swing ratio 0.7, lo-fi kit; ``ho_waltz`` 112 BPM, jazz kit;
+``ho_tempo_ramp`` ritardando 138 -> 104; ``ho_free_intro`` 10 s, then 92 BPM; ``ho_beatless_pad``;
+``ho_drone`` (22050 Hz: root, fifth and octaves held, slowly beating); ``ho_rubato_piano`` (solo piano, no pulse);
+``ho_form`` 132 BPM intro-verse-chorus-verse-chorus (A B C B C); ``ho_drift`` (22050 Hz) 96 BPM +-4 %, 10 ms;
+``ho_dj_change`` 126 -> 112 BPM; ``ho_offbeat`` 104 BPM. Other keys and seeds throughout.
 """
 
 from __future__ import annotations
@@ -633,7 +667,7 @@ def _arrangement(name: str) -> tuple[_Song, dict | None] | None:
         "drift": lambda: _drift_song(name, bpm=120, depth=0.04, jitter_s=0.008, sr=S, seed=10, chords=_AM_F_C_G,
                                      kit=_ROCK_KIT),
         "dj_change": lambda: _dj_change(name, bpm0=118, bpm1=128, sr=S, seed=11, chords0=_DM_BB_F_C,
-                                        chords1=_EM_C_G_D, kit0=_EDM_KIT, kit1=_ROCK_KIT),
+                                        chords1=_EM_C_G_D, kit0=_EDM_KIT, kit1=_ROCK_KIT, bars=(14, 14)),
         "offbeat": lambda: _offbeat(name, bpm=132, sr=S, seed=12, chords=_C_G_AM_F, kit=_ROCK_KIT, stab_gain=0.8),
         # held out: the same kinds of hard cases with other tempi, keys, kits, timbres, seeds and sample rates
         "ho_groove": lambda: _groove(name, bpm=104, sr=L, seed=101, chords=_EM_C_G_D, kit=_TIGHT_KIT, transpose=-2,
@@ -651,7 +685,7 @@ def _arrangement(name: str) -> tuple[_Song, dict | None] | None:
                                              kit=_ROCK_KIT, transpose=1),
         "ho_free_intro": lambda: _free_intro(name, intro_s=10.0, bpm=92, sr=L, seed=107, chords=_DM_BB_F_C,
                                              kit=_LOFI_KIT, transpose=-1, bars=14),
-        "ho_form": lambda: _verse_chorus(name, bpm=126, sr=L, seed=111, form="IABAB", verse_chords=_EM_C_G_D,
+        "ho_form": lambda: _verse_chorus(name, bpm=132, sr=L, seed=111, form="IABAB", verse_chords=_EM_C_G_D,
                                          chorus_chords=_DM_BB_F_C, kit=_TIGHT_KIT, transpose=-2),
         "ho_drift": lambda: _drift_song(name, bpm=96, depth=0.04, jitter_s=0.01, sr=S, seed=112, chords=_DM_BB_F_C,
                                         kit=_LOFI_KIT, bars=20),
