@@ -43,7 +43,7 @@ class CurveConfig:
     character_onsets_per_s: float = 3.0  # percussive onsets per second that count as a dense groove
     character_min: float = 0.25  # speed and hit multiplier of the calmest song (quiet, no beat, no onsets)
     character_max: float = 1.25  # multiplier of the most energetic song (loud, dense, steady beat)
-    band_gate: float = 0.3  # band level (0..1 of the analysis' dB scale, 0.3 = -42 dBFS at its -60 floor) below
+    band_gate: float = 0.35  # band level (0..1 of the analysis' dB scale, 0.35 = -39 dBFS at its -60 floor) below
     #                         which a band is silent for the layer drive
     band_release_s: float = 0.15  # how fast a band's transient (kick, snare, hat) decays in the layer drive, seconds
     band_range: float = 0.2  # band rise above its recent average (0..1 dB-scale units, 0.2 = 12 dB) = full drive
@@ -188,6 +188,9 @@ class ReactiveCurves:
         ``[n_frames, 3]`` 0..1 layer drive (:data:`LAYER_GROUPS`): how far the coarse, middle and fine layers are
         pushed this frame (bass and kick, mid and chord changes, treble and hats; plus each beat's hit shared out by
         what sounds on it). None: every layer follows ``pulse``.
+    level : numpy.ndarray or None
+        0..1 loudness smoothed over about a second: follows phrases and sections, not beats (the walk's truncation
+        and noise strength follow it, so that only the layer-wise hits react to each beat).
     chroma : numpy.ndarray or None
         ``[n_frames, 12]`` smoothed pitch-class weights summing to 1 (0 in silence), for the walk's chroma mode.
     character : SongCharacter or None
@@ -204,6 +207,7 @@ class ReactiveCurves:
     onset: np.ndarray | None = None
     beat: np.ndarray | None = None
     drive: np.ndarray | None = None
+    level: np.ndarray | None = None
     chroma: np.ndarray | None = None
     character: SongCharacter | None = None
     timing: MusicalTime | None = None
@@ -532,7 +536,8 @@ def reactive_curves(features, config: CurveConfig | None = None, *, reference=No
     if len(beat_frames):
         window = np.stack([transients[np.clip(beat_frames + d, 0, n - 1)] for d in (-1, 0, 1, 2)]).max(axis=0)
         top = window.max(axis=1, keepdims=True)
-        share = np.where(top > 0.05, 0.25 + 0.75 * window / np.maximum(top, 1e-9), 1.0)
+        ratio = window / np.maximum(top, 1e-9)
+        share = np.where(top > 0.05, 0.1 + 0.9 * ratio * ratio, 1.0)  # nothing stands out: every layer alike
     else:
         share = np.zeros((0, 3))
     band_hits = hit_envelope(times, beat_frames, heights[:, None] * share, attack_s=cfg.beat_attack_s,
@@ -553,5 +558,6 @@ def reactive_curves(features, config: CurveConfig | None = None, *, reference=No
     speed = speed * character.scale + cfg.beat_boost * pulse
     return ReactiveCurves(fps=fps, loudness=loud, pulse=np.asarray(pulse, np.float32),
                           speed=speed.astype(np.float32), times_s=times, onset=onset, beat=beat, drive=drive,
+                          level=np.clip(one_pole(loud, fps, 1.0), 0.0, 1.0),
                           chroma=chroma_weights(features, cfg), character=character,
                           timing=MusicalTime.from_features(features))

@@ -83,7 +83,8 @@ def _shape_segments(positions: np.ndarray, speed: np.ndarray, occurrence: np.nda
     """Spread each whole segment's travel by the speed curve (loud frames move further), keeping its ends.
 
     A segment's fraction ``u`` (linear in bars) becomes ``(1 - amount) * u + amount * F(u)``, where ``F`` is the
-    integral of the speed over the segment, normalised to 0..1; segments cut by the clip's ends stay linear.
+    integral of the speed over the segment, normalised to 0..1; where a segment is cut by the clip's ends, its
+    unseen part counts at the mean speed of its seen part.
     """
     if amount <= 0 or len(positions) < 3:
         return positions
@@ -95,11 +96,13 @@ def _shape_segments(positions: np.ndarray, speed: np.ndarray, occurrence: np.nda
     stops = np.r_[change, len(positions)]
     s_all = np.maximum(np.nan_to_num(np.asarray(speed, np.float64)), 1e-6)
     for a, b in zip(starts.tolist(), stops.tolist()):
-        if a == 0 or b == len(positions) or b - a < 2:
-            continue  # cut by the clip: its other end is not known here
+        if b - a < 2:
+            continue
         u = positions[a:b] - seg[a]
         s = s_all[a:b]
-        pieces = np.r_[u[0] * s[0], np.diff(u) * s[:-1], (1.0 - u[-1]) * s[-1]]
+        before = s[0] if a > 0 else s.mean()  # cut by the clip: the unseen part at the seen part's mean speed
+        after = s[-1] if b < len(positions) else s.mean()
+        pieces = np.r_[u[0] * before, np.diff(u) * s[:-1], (1.0 - u[-1]) * after]
         total = pieces.sum()
         if not total > 0:
             continue

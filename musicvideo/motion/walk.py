@@ -12,9 +12,10 @@ latent is interpolated (Catmull-Rom by default, so keyframes never show as kinks
   before and a release after them, scaled by the beat confidence and the song's character (see
   :mod:`musicvideo.audio.curves`);
 - *chroma mode* (optional): twelve pitch-class latents, weighted by the chroma, pull the middle layers;
-- *truncation* ``psi = truncation_psi + truncation_loudness * loudness[i]``: loud frames stray further from the
-  average image, quiet frames settle toward it;
-- *noise strength* ``noise_base + noise_loudness * loudness[i] + noise_fine * drive[i, fine]``.
+- *truncation* ``psi = truncation_psi + truncation_loudness * level[i]``: loud passages stray further from the
+  average image, quiet ones settle toward it (``level``: the loudness smoothed over about a second, so that
+  truncation follows phrases and only the layer-wise hits react to each beat; ``loudness`` for curves without it);
+- *noise strength* ``noise_base + noise_loudness * level[i] + noise_fine * drive[i, fine]``.
 
 Only per-frame tables are kept (O(N) small numbers, ~130 bytes a frame); latents are made on demand for any frame
 range ``[a, b)`` and are bit-identical to the same frames of a full render, so a song can be split over workers.
@@ -357,6 +358,10 @@ class LatentWalk:
         if len(self.loudness) != n or len(self.pulse) != n:
             raise ValueError(f"curves have different lengths: speed {n}, loudness {len(self.loudness)}, "
                              f"pulse {len(self.pulse)}")
+        # truncation and noise follow the slow loudness where the curves have one (phrases, not beats)
+        level = getattr(curves, "level", None)
+        level = self.loudness if level is None or len(level) != n else \
+            np.clip(np.nan_to_num(np.asarray(level, dtype=np.float64)), 0.0, 1.0)
         drive = getattr(curves, "drive", None)
         self.num_ws = int(generator.num_ws)
         if drive is not None and np.shape(drive) == (n, 3):
@@ -403,9 +408,8 @@ class LatentWalk:
         self._weight = upload(self._weight_host[:, :cols].astype(np.float32), torch.float32)
         self._drive = upload((cfg.pulse_strength * drive).astype(np.float32), torch.float32)
         self._mask = upload(mask.astype(np.float32), torch.float32)
-        self._psi = upload((cfg.truncation_psi + cfg.truncation_loudness * self.loudness).astype(np.float32),
-                           torch.float32)
-        self._noise = upload((cfg.noise_base + cfg.noise_loudness * self.loudness +
+        self._psi = upload((cfg.truncation_psi + cfg.truncation_loudness * level).astype(np.float32), torch.float32)
+        self._noise = upload((cfg.noise_base + cfg.noise_loudness * level +
                               cfg.noise_fine * drive[:, 2]).astype(np.float32), torch.float32)
         self._chroma = self._chroma_keys = None
         chroma = getattr(curves, "chroma", None)
