@@ -44,10 +44,10 @@ def _meter_of(beats, inputs):
 
 def _truth_cases():
     try:
-        from musicvideo.audio.groundtruth import TUNING_CASES, make_case
+        from musicvideo.audio.groundtruth import TUNING_CASES
     except ImportError:  # the ground truth module not there yet
         return []
-    return [name for name in TUNING_CASES if make_case(name).has_beat]
+    return list(TUNING_CASES)
 
 
 @pytest.fixture(scope="module")
@@ -60,6 +60,8 @@ def truth_results():
     def get(name):
         if name not in results:
             truth = make_case(name)
+            if not truth.has_beat:
+                pytest.skip(f"{name} has no beat (no bars to find)")
             song, inputs = _analyse(truth.clip())
             results[name] = (truth, song, _meter_of(truth.beat_times_s, inputs))
         return results[name]
