@@ -1,6 +1,6 @@
 """Beat, downbeat and section accuracy of the analysis against known truth, beside librosa's beat tracker (issue 14).
 
-    python benchmarks/beat_accuracy.py [--part tuning|held_out|real|all] [--results]
+    python benchmarks/beat_accuracy.py [--part tuning|held_out|real|all] [--cases NAME,...] [--results]
 
 Parts:
 
@@ -19,7 +19,8 @@ section truth, ours only): boundary hit rate F at +-0.5 s and +-3 s (``mir_eval.
 start and end not counted) and the pairwise frame-label F (``mir_eval.segment.pairwise``), which rewards a repeated
 part labelled like its first appearance.
 
-``--results`` prints a Markdown block for ``benchmarks/RESULTS.md`` (header with the command, date and machine).
+"ours s" is the wall time of our analysis of the song (after a warm-up: imports and numba compilation are not
+in it). ``--results`` prints a Markdown block for ``benchmarks/RESULTS.md`` (header with the command, date and machine).
 """
 
 from __future__ import annotations
@@ -38,9 +39,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from musicvideo.audio import analyze_song  # noqa: E402
+from musicvideo.audio import AudioClip, analyze_song  # noqa: E402
 from musicvideo.audio.features import analyze_file  # noqa: E402
-from musicvideo.audio.groundtruth import truth_set  # noqa: E402
+from musicvideo.audio.groundtruth import HELD_OUT_CASES, TUNING_CASES, make_case  # noqa: E402
 
 REAL_AUDIO = Path(__file__).resolve().parents[1].parent / "shared" / "audio"
 LIBROSA_SR = 22050
@@ -168,10 +169,11 @@ def _median_offset_ms(reference: np.ndarray, estimated: np.ndarray) -> float | N
     return float(1000 * np.median(d[close])) if close.any() else None
 
 
-def run_synth(part: str) -> list[Row]:
-    """Scores of one part of the ground-truth set."""
+def run_synth(part: str, only: set[str] | None = None) -> list[Row]:
+    """Scores of one part of the ground-truth set (only the cases named in ``only``, when given)."""
     rows = []
-    for song in truth_set(part):
+    names = TUNING_CASES if part == "tuning" else HELD_OUT_CASES
+    for song in (make_case(name) for name in names if only is None or name in only):
         start = time.perf_counter()
         analysis = analyze_song(song.clip())
         seconds = time.perf_counter() - start
@@ -259,10 +261,16 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--part", choices=("tuning", "held_out", "real", "all"), default="tuning")
     parser.add_argument("--results", action="store_true", help="print a Markdown block for benchmarks/RESULTS.md")
+    parser.add_argument("--cases", default=None, help="comma-separated case names: only these (synthesized parts)")
     parser.add_argument("--audio-dir", type=Path, default=REAL_AUDIO, help="folder of real songs with .beats")
     args = parser.parse_args()
 
     start = time.perf_counter()
+    # warm-up (imports, numba compilation) on 5 s of a song, so that the per-song seconds are the analysis alone
+    warm = make_case("groove")
+    analyze_song(AudioClip(np.ascontiguousarray(warm.samples[:, :5 * warm.sample_rate]), warm.sample_rate,
+                           Path("warm-up")))
+    librosa_beats(_mono_22k(warm.samples[:, :5 * warm.sample_rate], warm.sample_rate))
     parts = ("tuning", "held_out", "real") if args.part == "all" else (args.part,)
     tables = []
     for part in parts:
@@ -273,7 +281,9 @@ def main() -> int:
                 continue
             title = f"real songs with .beats ({args.audio_dir.name}/)"
         else:
-            rows = run_synth(part)
+            rows = run_synth(part, set(args.cases.split(",")) if args.cases else None)
+            if not rows:
+                continue
             title = {"tuning": "tuning set (synthesized)", "held_out": "held-out set (synthesized, not tuned on)"}[part]
         tables.append(table(title, rows))
         if not args.results:
