@@ -7,25 +7,26 @@ here compiles at run time.
 How it works
 ------------
 1. **Onset envelopes per band** (:func:`onset_envelopes`): half-wave rectified log-mel flux of the low band
-   (< ``LOW_HZ``, the kick) and of the whole percussive spectrogram (kick, snare, hats), and of the whole mel
-   spectrogram (everything, melodic onsets included). The *phase* envelope (what decides where a beat sits) is
-   mostly low + percussive; the *tempo* envelope (what decides how fast) adds the full band.
+   (< ``LOW_HZ``: kick, and bass notes), of the whole percussive spectrogram (kick, snare, hats) and of the whole
+   mel spectrogram (everything, melodic onsets included). The *phase* envelope (where a beat sits) is mostly low
+   and percussive (``PHASE_WEIGHTS``); the *tempo* envelope (how fast) gives the full band an equal say.
 2. **Local tempo** (:func:`local_tempo`): autocorrelation of the tempo envelope in 8 s windows every second,
-   read as a comb over a log-spaced grid of beat periods and weighted by a listener's tempo prior. The song's
-   main tempo (and so the octave: which of 70, 140 or 280 BPM) comes from the whole-song sum; a Viterbi pass then
-   follows the local tempo within a fifth of it, so drift, ramps and a DJ's tempo change are followed while
-   octave flips are not allowed.
+   read as a comb over a log-spaced grid of beat periods and weighted by a log-normal prior around ``start_bpm``
+   (``PRIOR_OCTAVES`` wide: 70 or 280 BPM lose to 140). The song's main tempo (and so the metrical level) comes
+   from the whole-song sum; a Viterbi pass then follows the local tempo within ``LOCAL_RANGE`` of it, so drift,
+   ramps and a DJ's tempo change are followed while octave flips are not allowed.
 3. **Beats** (:func:`_dp_beats`): Ellis' dynamic program (as librosa's ``beat_track``) with the local beat
-   period at every frame, on the phase envelope. It is vectorised over blocks of frames shorter than half a beat
-   (no predecessor can lie inside the block), so it runs as numpy without a compiler.
-4. **Sub-frame times**: each beat moves to the parabolic peak of the phase envelope within a frame of it,
-   then by ``LATENCY_S`` (the envelope's measured systematic lead over the true hit).
+   period at every frame, on the phase envelope plus a little of the harmonic change (:func:`harmonic_change`:
+   chords and bass notes change on beats, which picks the on-beat eighths where the drums leave it open). It is
+   vectorised over blocks of frames shorter than half a beat (no predecessor can lie inside the block), so it
+   runs as numpy without a compiler.
+4. **Sub-frame times**: each beat moves to the parabolic peak of the phase envelope within a frame of it, then
+   by ``LATENCY_S`` (the envelope's measured lead over the true hit). Weak beats at the ends (a reverb tail) go.
 5. **Confidence** (:func:`_confidence`): in each 8 s window, how strongly the tempo envelope repeats at the local
-   beat period (normalised autocorrelation) and how much more onset energy the beats land on than the points
-   half-way between them; mapped to 0..1 per window, smoothed, and read per frame. The song's confidence is a
-   high quantile of the local one over the frames with sound. Without a trusted beat (song confidence below
-   ``MIN_CONFIDENCE``) there are no beats; beats where the local confidence is below it (a free-time intro) are
-   dropped.
+   beat period, and how much more onset the beats land on than the window's mean; the smaller of the two, mapped
+   to 0..1, smoothed and read per frame. The song's confidence is the upper quartile of the local one over the
+   frames with sound. Without a trusted beat (song confidence below ``MIN_CONFIDENCE``) there are no beats at all;
+   beats where the local confidence is below it (a free-time intro, an ambient break) are dropped.
 """
 
 from __future__ import annotations
@@ -38,7 +39,8 @@ LOW_HZ = 150.0  # upper edge of the "kick" band of the phase envelope
 # Weights of the z-scored envelopes in the phase envelope (where beats sit) and the tempo envelope (how fast).
 PHASE_WEIGHTS = {"low": 1.0, "low_all": 1.0, "percussive": 1.0, "full": 0.35}
 TEMPO_WEIGHTS = {"low": 1.0, "percussive": 1.0, "full": 1.0}
-HARMONY_WEIGHT = 0.6  # weight of the (z-scored) harmonic change in the beat tracker's score
+HARMONY_WEIGHT = 0.35  # weight of the (z-scored) harmonic change in the beat tracker's score (0.6 let a syncopated lead
+# whose notes change a sixteenth before the beat pull the beats onto it; 0 lets real off-beat-heavy clips flip)
 HARMONY_MAX_HZ = 2000.0  # harmonic change is measured on the mel bins below this (bass, chords)
 TIGHTNESS_GAIN = 4.0  # the DP's penalty is tightness * TIGHTNESS_GAIN * log(interval / period) ** 2
 # Systematic latency of the log-mel flux envelopes (2048-point centred STFT, hop 512 at 22.05 kHz): the flux rises
@@ -152,19 +154,18 @@ def track_beats(*, mel: np.ndarray, percussive_mel: np.ndarray | None, onset: np
 # ---------------------------------------------------------------- onset envelopes
 
 
-def _flux(spec: np.ndarray, range_db: float = 80.0) -> np.ndarray:
-    """Mean half-wave rectified frame-to-frame rise of ``10 log10(spec)`` (``[bins, K]`` power) -> ``[K]``.
+def _rises(spec: np.ndarray, range_db: float = 80.0) -> np.ndarray:
+    """Half-wave rectified frame-to-frame rise of ``10 log10(spec)`` per bin (float32 ``[bins, K]``, 0 at frame 0).
 
     Bins more than ``range_db`` below the spectrogram's maximum are floored, so that noise in silence does not
     make onsets.
     """
-    db = 10.0 * np.log10(np.maximum(spec, 1e-10))
+    db = 10.0 * np.log10(np.maximum(spec, 1e-10, dtype=np.float32))
     np.maximum(db, db.max() - range_db, out=db)
-    rise = np.diff(db, axis=1)
+    rise = np.zeros_like(db)
+    np.subtract(db[:, 1:], db[:, :-1], out=rise[:, 1:])
     np.maximum(rise, 0.0, out=rise)
-    out = np.zeros(spec.shape[1], np.float64)
-    out[1:] = rise.mean(axis=0)
-    return out
+    return rise
 
 
 def onset_envelopes(mel: np.ndarray, percussive_mel: np.ndarray | None, *, sr: int,
@@ -194,12 +195,18 @@ def onset_envelopes(mel: np.ndarray, percussive_mel: np.ndarray | None, *, sr: i
     low = centres < low_hz
     if not np.any(low):
         low[0] = True
-    perc = mel if percussive_mel is None else percussive_mel
-    return {"low": _flux(perc[low]), "low_all": _flux(mel[low]), "percussive": _flux(perc), "full": _flux(mel)}
+    rise = _rises(mel)
+    perc_rise = rise if percussive_mel is None else _rises(percussive_mel)
+
+    def mean(r: np.ndarray) -> np.ndarray:
+        return r.mean(axis=0, dtype=np.float64)
+
+    return {"low": mean(perc_rise[low]), "low_all": mean(rise[low]), "percussive": mean(perc_rise),
+            "full": mean(rise)}
 
 
 def harmonic_change(mel: np.ndarray, percussive_mel: np.ndarray | None, *, sr: int, half_width: int,
-                    max_hz: float = HARMONY_MAX_HZ) -> np.ndarray:
+                    max_hz: float | None = None) -> np.ndarray:
     """How much the harmonic spectrum changes at each frame: chords and bass notes change on beats.
 
     The cosine distance between the mean log-compressed harmonic mel spectrum (``mel - percussive_mel``, bins below
@@ -211,7 +218,7 @@ def harmonic_change(mel: np.ndarray, percussive_mel: np.ndarray | None, *, sr: i
     import librosa
 
     centres = librosa.mel_frequencies(mel.shape[0] + 2, fmax=sr / 2.0)[1:-1]
-    rows = centres < max_hz
+    rows = centres < (HARMONY_MAX_HZ if max_hz is None else max_hz)
     harm = mel[rows] if percussive_mel is None else np.maximum(mel[rows] - percussive_mel[rows], 0.0)
     x = np.log1p(10.0 * harm / (harm.mean() + 1e-12))
     k = x.shape[1]
