@@ -16,7 +16,6 @@ at one bar's lag.
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -180,26 +179,20 @@ def _transitions(beats: np.ndarray, jump_penalty: float, *, gap: float = 1.5, sh
 
     ``advance[i]`` is the expected step in the bar: 1, or k where the interval spans about k beat periods (k - 1
     beats went unheard: a gap of up to ``short_gap_beats``, or of up to ``long_gap_beats`` when the tempo is the
-    same on both sides), 0 where the gap cannot be counted through; ``cost[i]`` is what any other step costs: ``jump_penalty`` in a run of steady beats, half
-    of it across a counted gap (the count may be off by one), a quarter where the tempo changes abruptly (a DJ's
-    next track need not start its bars in step), 0 across a gap too long or too uneven to count beats through (a
-    free-time passage).
+    same on both sides), 0 where the gap cannot be counted through. ``cost[i]`` is what any other step costs:
+    ``jump_penalty`` in a run of steady beats, half of it across a counted gap (the count may be off by one), a
+    quarter where the tempo changes abruptly (a DJ's next track need not start its bars in step), 0 across a gap
+    too long or too uneven to count beats through (a free-time passage).
     """
     n = len(beats)
     advance = np.ones(n, np.int64)
     cost = np.full(n, float(jump_penalty))
     if n < 2:
         return advance, cost
-    ibi = np.diff(beats)
+    ibi = np.maximum(np.diff(beats), 1e-6)  # (a repeated beat time would divide by zero)
     # the beat period just before and just after each interval: medians of up to 8 intervals (a tracker's jitter
     # and a missed beat do not move them); where one side has no intervals, the other stands in
-    w = 8
-    padded = np.pad(ibi, w, constant_values=np.nan)
-    windows = np.lib.stride_tricks.sliding_window_view(padded, w)
-    with np.errstate(all="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN windows (one side empty)
-        before = np.nanmedian(windows[:len(ibi)], axis=1)  # intervals i-8 .. i-1
-        after = np.nanmedian(windows[w + 1:w + 1 + len(ibi)], axis=1)  # intervals i+1 .. i+8
+    before, after = _side_medians(ibi, 8)
     change = np.abs(np.log(after / before))  # NaN where a side is empty
     steady = np.nan_to_num(change, nan=1.0) < 0.03
     cost[1:][np.nan_to_num(change) > tempo_change] = 0.25 * jump_penalty
@@ -219,6 +212,23 @@ def _transitions(beats: np.ndarray, jump_penalty: float, *, gap: float = 1.5, sh
     return advance, cost
 
 
+def _side_medians(x: np.ndarray, w: int) -> tuple[np.ndarray, np.ndarray]:
+    """Median of the (up to) ``w`` values before each element and of the ``w`` after it; NaN where none."""
+    n = len(x)
+    before, after = np.full(n, np.nan), np.full(n, np.nan)
+    if n > w:  # full windows, vectorised
+        windows = np.median(np.lib.stride_tricks.sliding_window_view(x, w), axis=1)  # windows[j]: x[j:j+w]
+        before[w:] = windows[:n - w]
+        after[:n - w] = windows[1:]
+    for i in range(min(w, n)):  # the partial windows at either end
+        if i > 0:
+            before[i] = np.median(x[:i])
+        j = n - 1 - i
+        if j < n - 1:
+            after[j] = np.median(x[j + 1:])
+    return before, after
+
+
 def _viterbi(evidence: np.ndarray, m: int, advance: np.ndarray, cost: np.ndarray) -> tuple[np.ndarray, float]:
     """Bar positions (0 = downbeat) of each beat that collect the most downbeat evidence.
 
@@ -227,24 +237,32 @@ def _viterbi(evidence: np.ndarray, m: int, advance: np.ndarray, cost: np.ndarray
     moves' cost. Ties go to the first beat being a downbeat.
     """
     n = len(evidence)
-    score = np.zeros(m)
-    score[0] = evidence[0] + 1e-9
-    back = np.zeros((n, m), np.int64)
-    states = np.arange(m)
+    # plain Python floats: with m <= a few states, numpy's per-call overhead would dominate the loop
+    ev, adv, cst = evidence.tolist(), advance.tolist(), cost.tolist()
+    score = [0.0] * m
+    score[0] = ev[0] + 1e-9
+    back = [[0] * m for _ in range(n)]
     for i in range(1, n):
-        source = (states - advance[i]) % m  # state s is reached by the expected step from source[s]
-        stay = score[source]
-        best_prev = int(np.argmax(score))
-        jump = score[best_prev] - cost[i]
-        take_jump = jump > stay
-        back[i] = np.where(take_jump, best_prev, source)
-        score = np.where(take_jump, jump, stay)
-        score[0] += evidence[i]
+        best_prev = max(range(m), key=score.__getitem__)
+        jump = score[best_prev] - cst[i]
+        a = adv[i]
+        new, row = [0.0] * m, back[i]
+        for state in range(m):
+            source = (state - a) % m  # reached by the expected step
+            stay = score[source]
+            if jump > stay:
+                new[state], row[state] = jump, best_prev
+            else:
+                new[state], row[state] = stay, source
+        new[0] += ev[i]
+        score = new
     positions = np.zeros(n, np.int64)
-    positions[-1] = int(np.argmax(score))
-    total = float(score[positions[-1]])
+    state = max(range(m), key=score.__getitem__)
+    total = float(score[state])
+    positions[-1] = state
     for i in range(n - 1, 0, -1):
-        positions[i - 1] = back[i, positions[i]]
+        state = back[i][state]
+        positions[i - 1] = state
     return positions, total
 
 
@@ -283,21 +301,20 @@ def beat_features(beats: np.ndarray, *, mel: np.ndarray, percussive_mel: np.ndar
     def log(x):
         return np.log10(np.maximum(x, floor))
 
-    def flux(x):  # positive spectral flux of log power, per frame (frame k: change into k)
-        if x.shape[0] == 0:
-            return np.zeros(k)
-        d = np.diff(log(x), axis=1)
-        return np.concatenate([[0.0], np.maximum(d, 0.0).sum(axis=0)])
+    # onsets near the beats only: frames k-3 .. k+2 around each beat k give the flux into k-2 .. k+2
+    near = np.clip(frames[:, None] + np.arange(-3, 3), 0, k - 1)  # [n_beats, 6]
 
-    def at_beats(curve, before=2, after=2):  # strongest onset within +-2 frames (~46 ms) of each beat
-        pad = np.pad(curve, (before, after), mode="edge")
-        win = np.lib.stride_tricks.sliding_window_view(pad, before + after + 1)
-        return win[frames].max(axis=1)
+    def onset_at_beats(x, rows):  # strongest positive spectral flux (log power) within +-2 frames (~46 ms)
+        rows = np.flatnonzero(rows)
+        if len(rows) == 0:
+            return np.zeros(len(frames))
+        d = np.diff(log(x[rows[:, None, None], near[None]]), axis=2)  # [bins, n_beats, 5]
+        return np.maximum(d, 0.0).sum(axis=0).max(axis=1)
 
-    kick = at_beats(flux(perc[low]))
-    low_onset = at_beats(flux(mel[low]))
-    snare = at_beats(flux(perc[high]))
-    accent = at_beats(flux(mel))
+    kick = onset_at_beats(perc, low)
+    low_onset = onset_at_beats(mel, low)
+    snare = onset_at_beats(perc, high)
+    accent = onset_at_beats(mel, np.ones(n_mels, bool))
 
     # beat-synchronous segments: from each beat to the next, at most 1.5 local periods long (gaps)
     ibi = np.diff(beats)
