@@ -164,3 +164,20 @@ def test_truth_set(monkeypatch):
     monkeypatch.setattr(gt, "make_case", lambda name: name)  # names only: synthesizing all is the benchmark's job
     assert gt.truth_set() == list(gt.TUNING_CASES)
     assert gt.truth_set("held_out") == list(gt.HELD_OUT_CASES)
+
+
+def test_instruments_start_at_sample_zero():
+    from musicvideo.audio import synth
+
+    sr = 22050
+    sounds = [synth.kick_drum(sr), synth.snare_drum(sr), synth.clap(sr), synth.hihat(sr),
+              synth.bass_note(55.0, 0.5, sr), synth.lead_note(440.0, 0.3, sr), synth.piano_note(262.0, 1.0, sr),
+              synth.pad_note(220.0, 2.0, sr, attack_s=0.01)]
+    for sound in sounds:
+        assert sound.dtype == np.float64 and np.all(np.isfinite(sound))
+        peak = np.max(np.abs(sound))
+        # loud within 10 ms of the start: the onset of a placed hit is its time
+        assert np.max(np.abs(sound[:int(0.01 * sr)])) > 0.2 * peak
+    wet = synth.reverb(np.r_[1.0, np.zeros(sr - 1)], sr, decay_s=0.5, stereo=True)
+    assert wet.shape == (2, sr) and np.all(np.isfinite(wet))
+    assert np.max(np.abs(wet[:, :int(0.015 * sr)])) < 1e-3 * np.max(np.abs(wet))  # the pre-delay
