@@ -34,6 +34,7 @@ import scipy.linalg
 import scipy.ndimage
 
 ENVELOPE_MFCC = 13  # MFCC kept for the spectral envelope (timbre and level without pitch detail)
+PHRASE_PRIOR = 0.5  # how much evidence (in typical bars) a boundary off the phrase grid must add to be chosen
 
 
 @dataclass
@@ -275,8 +276,9 @@ def find_sections(*, mel: np.ndarray, chroma: np.ndarray, beat_times_s: np.ndarr
                   duration_s: float, sr: int, hop_length: int, beat_confidence: float,
                   min_beat_confidence: float = 0.4, window_s: float = 0.5, context_bars: float = 4.0,
                   context_s: float = 8.0, min_section_bars: int = 4, min_section_s: float = 8.0,
-                  max_labels: int = 8, min_explained_timbre: float = 0.15, min_explained_chroma: float = 0.5,
-                  quiet_db: float = 30.0, max_units: int = 400, seed: int = 0) -> Sections:
+                  phrase_bars: int = 4, max_labels: int = 8, min_explained_timbre: float = 0.15,
+                  min_explained_chroma: float = 0.5, quiet_db: float = 30.0, max_units: int = 400,
+                  seed: int = 0) -> Sections:
     """Structural segmentation of a whole song.
 
     Parameters
@@ -303,6 +305,9 @@ def find_sections(*, mel: np.ndarray, chroma: np.ndarray, beat_times_s: np.ndarr
         before units are compared, so that parts compare as wholes rather than chord by chord.
     min_section_bars, min_section_s : int, float
         Shortest section (bars with trusted downbeats, else seconds).
+    phrase_bars : int
+        Parts usually last whole phrases of this many bars: with trusted downbeats, a boundary off that grid must
+        be clearly better (1 turns the prior off).
     max_labels : int
         Most kinds of part considered.
     min_explained_timbre, min_explained_chroma : float
@@ -357,12 +362,14 @@ def find_sections(*, mel: np.ndarray, chroma: np.ndarray, beat_times_s: np.ndarr
         inside = first_unit < n_units
         group_starts, pick = np.unique(np.concatenate([[0], first_unit[inside]]), return_index=True)
         group_time_s = np.concatenate([[0.0], downbeats[inside]])[pick]
+        first_bar = 0 if first_unit[0] == 0 else 1  # group 0 is the first bar, or what comes before it
         bar_s = float(np.median(np.diff(downbeats)))
         min_len_s = min_section_bars * bar_s
         context_units = context_bars * bar_s / float(np.median(unit_s))
     else:
         group_starts = np.arange(n_units)
         group_time_s = edges[:-1] / frame_rate
+        first_bar = 0
         min_len_s = min_section_s
         context_units = context_s / float(np.median(unit_s))
     group_edges = np.append(group_starts, n_units)
@@ -388,6 +395,7 @@ def find_sections(*, mel: np.ndarray, chroma: np.ndarray, beat_times_s: np.ndarr
     unit_chroma = _unit_means(chroma.T, edges)
     chroma_dir = unit_chroma / np.maximum(np.linalg.norm(unit_chroma, axis=1, keepdims=True), 1e-9)
     feats = np.hstack([standardise(mfcc), standardise(_unit_means(_band_flux(mel, 8).T, edges)), chroma_dir])
+    n_timbre_rhythm = feats.shape[1] - 12
     width = max(int(round(context_units)), 1)
     context = scipy.ndimage.uniform_filter1d(feats, width, axis=0, mode="nearest") if width > 1 else feats
 
@@ -416,9 +424,11 @@ def find_sections(*, mel: np.ndarray, chroma: np.ndarray, beat_times_s: np.ndarr
             labels, best_fit = candidate, fit
 
     # the context average blurs boundaries over about one context: move each to the downbeat where the unaveraged
-    # features switch from one label's mean to the other's (twice: the second time with the better means)
+    # features switch from one label to the other (twice: the second time with the label means of the first)
     for _ in range(2):
-        labels = _refine_boundaries(labels, group_edges, feats, heard, radius=int(np.ceil(context_units / 2)) + 1)
+        labels = _refine_boundaries(labels, group_edges, feats, heard, radius=int(np.ceil(context_units / 2)) + 1,
+                                    primary=n_timbre_rhythm, phrase_groups=phrase_bars if use_bars else 1,
+                                    first_bar=first_bar)
     labels = _absorb_short(labels, group_s, group_feats, min_len_s)
 
     # labels that do not explain enough of how the music changes merge (at a ~2 s scale, where single beats and
@@ -451,31 +461,58 @@ def _explained(x: np.ndarray, labels: np.ndarray) -> float:
     return 1.0 - within / total
 
 
+def _discriminant(feats: np.ndarray, in_left: np.ndarray, in_right: np.ndarray) -> tuple[np.ndarray, float]:
+    """Scores (> 0: like the left label) of all rows on the diagonal-LDA discriminant of two sets of rows, and its
+    separation d' (difference of the sets' mean scores over their pooled standard deviation)."""
+    mean_l, mean_r = feats[in_left].mean(axis=0), feats[in_right].mean(axis=0)
+    within = np.concatenate([feats[in_left] - mean_l, feats[in_right] - mean_r]).var(axis=0)
+    direction = (mean_l - mean_r) / np.maximum(within, 1e-3 * max(float(within.mean()), 1e-12))
+    score = (feats - 0.5 * (mean_l + mean_r)) @ direction
+    spread = np.sqrt(0.5 * (score[in_left].var() + score[in_right].var()))
+    return score, float((score[in_left].mean() - score[in_right].mean()) / max(spread, 1e-12))
+
+
 def _refine_boundaries(labels: np.ndarray, group_edges: np.ndarray, unit_feats: np.ndarray, heard: np.ndarray, *,
-                       radius: int) -> np.ndarray:
-    """Move each boundary between two runs, within ``radius`` groups (never past a neighbouring boundary), to the
-    group start where the units best split into "nearer the left label's mean" and "nearer the right one's"."""
+                       radius: int, primary: int, phrase_groups: int = 1, first_bar: int = 0,
+                       min_separation: float = 1.0) -> np.ndarray:
+    """Move each boundary between two runs to the group start where the units best split into "like the left
+    label" and "like the right one", within ``radius`` groups (never past a neighbouring boundary).
+
+    "Like" is a unit's score on the two labels' discriminant (diagonal LDA: the difference of the label means over
+    the within-label variance, per feature), so features that vary inside a part count less than those that tell
+    the parts apart. The first ``primary`` feature columns (timbre and rhythm) are used when they separate the two
+    labels by ``min_separation`` (d'), else all: harmony changes with every chord inside a part, and a last chord
+    that belongs to the next part's progression would pull the boundary a bar early. With ``phrase_groups`` > 1,
+    splits off the phrase grid (counted from the previous boundary, or from group ``first_bar`` for the first one)
+    pay ``PHRASE_PRIOR`` typical groups' evidence.
+    """
     labels = labels.copy()
     unit_labels = np.repeat(labels, np.diff(group_edges))
-    means = {int(q): unit_feats[(unit_labels == q) & heard].mean(axis=0) if np.any((unit_labels == q) & heard)
-             else unit_feats[unit_labels == q].mean(axis=0) for q in np.unique(labels)}
     starts, run_labels = _runs(labels)
     bounds = list(starts) + [len(labels)]
     for r in range(1, len(starts)):
         left, right = int(run_labels[r - 1]), int(run_labels[r])
         lo = max(bounds[r] - radius, bounds[r - 1] + 1)
         hi = min(bounds[r] + radius, bounds[r + 1] - 1)
-        if hi <= lo:
+        in_left, in_right = (unit_labels == left) & heard, (unit_labels == right) & heard
+        if hi <= lo or in_left.sum() < 2 or in_right.sum() < 2:
             continue
-        u0 = group_edges[lo - 1]  # units that can change side, with one group each side
-        f = unit_feats[u0:group_edges[hi + 1]]
-        # what a unit saves by being on the left rather than the right (its distance to each label's mean)
-        gain = np.sum((f - means[right]) ** 2, axis=1) - np.sum((f - means[left]) ** 2, axis=1)
-        gain[~heard[u0:group_edges[hi + 1]]] = 0.0  # a near-silent unit belongs to neither
-        saved = np.concatenate([[0.0], np.cumsum(gain)])  # saved[i]: the first i units on the left
+        score, separation = _discriminant(unit_feats[:, :primary], in_left, in_right)
+        if separation < min_separation:
+            score, _ = _discriminant(unit_feats, in_left, in_right)
+        u0, u1 = group_edges[lo - 1], group_edges[hi + 1]  # the units that can change side, and a group each side
+        score = np.where(heard[u0:u1], score[u0:u1], 0.0)  # a near-silent unit belongs to neither
+        saved = np.concatenate([[0.0], np.cumsum(score)])  # saved[i]: the first i units on the left
         cands = np.arange(lo, hi + 1)
-        # a split at group c puts units [u0, group_edges[c]) on the left
-        c = int(cands[np.argmin(-saved[group_edges[cands] - u0])])
+        gain = saved[group_edges[cands] - u0]  # a split at group c: [u0, edge[c]) on the left
+        if phrase_groups > 1:
+            # Parts are whole phrases (4 bars) more often than not: a split off the phrase grid (counted from the
+            # previous boundary, or from the first bar) must win by a typical bar's evidence. Fills, crash cymbals
+            # and release tails blur the bar on each side of a change; the phrase grid does not move.
+            origin = bounds[r - 1] if r > 1 else first_bar
+            typical = float(np.median(np.abs(np.diff(saved[group_edges[lo - 1:hi + 2] - u0]))))
+            gain = gain - PHRASE_PRIOR * typical * ((cands - origin) % phrase_groups != 0)
+        c = int(cands[np.argmax(gain)])
         labels[bounds[r - 1]:c] = left
         labels[c:bounds[r + 1]] = right
         bounds[r] = c
@@ -484,24 +521,41 @@ def _refine_boundaries(labels: np.ndarray, group_edges: np.ndarray, unit_feats: 
 
 def _merge_similar(labels: np.ndarray, *, group_edges: np.ndarray, heard: np.ndarray,
                    views: tuple[tuple[np.ndarray, float], ...]) -> np.ndarray:
-    """Merge the least separable pair of labels while no view tells them apart.
+    """Merge labels that no view tells apart (complete-linkage agglomeration).
 
-    A pair is told apart by a view (``[n_units, d]`` features, minimum share) when the two labels explain at least
-    that share of the view's variance over the (heard) units of the pair.
+    A view (``[n_units, d]`` features, minimum share) tells two labels apart when the two explain at least that
+    share of the view's variance over the (heard) units of the pair. Groups of labels merge while every pair of
+    labels across them is told apart by no view, the least separable first; complete linkage keeps a merged group
+    from absorbing labels that resemble only one of its members (a mixture explains little of anything).
     """
-    labels = labels.copy()
     unit_label = np.repeat(labels, np.diff(group_edges))
+    present = np.unique(unit_label[heard])
+    if len(present) <= 1:
+        return np.full_like(labels, present[0] if len(present) else labels[0])
+    n = len(present)
+    apart = np.zeros((n, n))
+    for i in range(n):
+        for j in range(i + 1, n):
+            pair = heard & ((unit_label == present[i]) | (unit_label == present[j]))
+            apart[i, j] = apart[j, i] = max(_explained(x[pair], unit_label[pair]) / share for x, share in views)
+    cluster = list(range(n))  # cluster id of each present label
     while True:
-        present = np.unique(unit_label[heard])
-        if len(present) <= 1:
-            return np.full_like(labels, present[0] if len(present) else 0)
-        apart = np.full((len(present), len(present)), np.inf)
-        for i in range(len(present)):
-            for j in range(i + 1, len(present)):
-                pair = heard & ((unit_label == present[i]) | (unit_label == present[j]))
-                apart[i, j] = max(_explained(x[pair], unit_label[pair]) / share for x, share in views)
-        i, j = np.unravel_index(np.argmin(apart), apart.shape)
-        if apart[i, j] >= 1.0:
-            return labels
-        labels[labels == present[j]] = present[i]
-        unit_label[unit_label == present[j]] = present[i]
+        ids = sorted(set(cluster))
+        if len(ids) <= 1:
+            break
+        best, pair = np.inf, None
+        for x, ci in enumerate(ids):
+            for cj in ids[x + 1:]:
+                members_i = [m for m in range(n) if cluster[m] == ci]
+                members_j = [m for m in range(n) if cluster[m] == cj]
+                link = max(apart[m_i, m_j] for m_i in members_i for m_j in members_j)
+                if link < best:
+                    best, pair = link, (ci, cj)
+        if best >= 1.0:
+            break
+        cluster = [pair[0] if c == pair[1] else c for c in cluster]
+    merged = labels.copy()
+    for m, lab in enumerate(present):
+        merged[labels == lab] = present[cluster[m]]
+    # a label found only on near-silent units is left as it is
+    return merged
