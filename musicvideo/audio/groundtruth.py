@@ -44,6 +44,8 @@ dj_change         house track (EDM kit, off-beat open hats and bass), hard cut o
                   downbeat to a rock track in another key
 offbeat           ska: a loud bright chord stab on every off-beat 8th, softer kick/snare on  132        45
                   the beats; librosa takes the off-beats
+breakdown         A B A: groove 8 bars, 4 bars without drums (pads, bass on 1, piano on the   124        40
+                  beats; the beat truth goes on), groove 8 bars
 ================  =========================================================================  =========  =====
 
 Held-out cases (44100 Hz unless noted): ``ho_groove`` 104 BPM, tight kit, quieter master (peak 0.6);
@@ -52,7 +54,8 @@ Held-out cases (44100 Hz unless noted): ``ho_groove`` 104 BPM, tight kit, quiete
 ``ho_tempo_ramp`` ritardando 138 -> 104; ``ho_free_intro`` 10 s, then 92 BPM; ``ho_beatless_pad``;
 ``ho_drone`` (22050 Hz: root, fifth and octaves held, slowly beating); ``ho_rubato_piano`` (solo piano, no pulse);
 ``ho_form`` 132 BPM intro-verse-chorus-verse-chorus (A B C B C); ``ho_drift`` (22050 Hz) 96 BPM +-4 %, 10 ms;
-``ho_dj_change`` 126 -> 112 BPM; ``ho_offbeat`` 104 BPM. Other keys and seeds throughout.
+``ho_dj_change`` 126 -> 112 BPM; ``ho_offbeat`` 104 BPM; ``ho_breakdown`` 98 BPM, a sparser breakdown (piano on
+1, 3 and 4). Other keys and seeds throughout.
 """
 
 from __future__ import annotations
@@ -522,6 +525,19 @@ def _offbeat(name, *, bpm, sr, seed, chords, kit, stab_gain, transpose=0, bars=2
                  level=0.85, reverb_s=0.8)
 
 
+def _breakdown_song(name, *, bpm, sr, seed, chords, kit, comp, transpose=0, bars=(8, 4, 8)) -> _Song:
+    # a groove, a breakdown without drums (pads, bass on the downbeats, piano chords: the beat goes on, so does
+    # the truth), the groove again: sections A B A
+    groove = _Part("groove", bars[0], chords, kit=kit, comp=(0, 1.5, 2.5), bass=(0, 1, 1.5, 2, 3),
+                   ghost_notes=(1.75,))
+    breakdown = _Part("breakdown", bars[1], chords[::-1], kit=kit, kick=(), snare=(), hats=(), bass=(0,),
+                      comp=comp, comp_gain=0.14, pad_gain=0.1, pad_bright=0.7, crash=False)
+    again = replace(groove, bars=bars[2])
+    parts = (groove, breakdown, again)
+    return _Song(name, sr, seed, 4, parts, _steady(bpm, _beats_for(parts, 4), 0.06), transpose=transpose,
+                 level=0.85)
+
+
 def _half_time(name, *, bpm, sr, seed, chords, kit, transpose=0, bars=20) -> _Song:
     part = _Part("A", bars, chords, kit=kit, kick=(0, 2.5), snare=(2,), bass=(0, 2.5), pad_gain=0.09,
                  hats=EIGHTHS_4)
@@ -669,6 +685,8 @@ def _arrangement(name: str) -> tuple[_Song, dict | None] | None:
         "dj_change": lambda: _dj_change(name, bpm0=118, bpm1=128, sr=S, seed=11, chords0=_DM_BB_F_C,
                                         chords1=_EM_C_G_D, kit0=_EDM_KIT, kit1=_ROCK_KIT, bars=(14, 14)),
         "offbeat": lambda: _offbeat(name, bpm=132, sr=S, seed=12, chords=_C_G_AM_F, kit=_ROCK_KIT, stab_gain=0.8),
+        "breakdown": lambda: _breakdown_song(name, bpm=124, sr=S, seed=13, chords=_AM_F_C_G, kit=_ROCK_KIT,
+                                             comp=(0, 1, 2, 3)),
         # held out: the same kinds of hard cases with other tempi, keys, kits, timbres, seeds and sample rates
         "ho_groove": lambda: _groove(name, bpm=104, sr=L, seed=101, chords=_EM_C_G_D, kit=_TIGHT_KIT, transpose=-2,
                                      level=0.6, comp=(0, 0.5, 1.5, 2, 3), pad=0.06),
@@ -691,6 +709,8 @@ def _arrangement(name: str) -> tuple[_Song, dict | None] | None:
                                         kit=_LOFI_KIT, bars=20),
         "ho_offbeat": lambda: _offbeat(name, bpm=104, sr=L, seed=114, chords=_EM_C_G_D, kit=_LOFI_KIT,
                                        stab_gain=0.9, transpose=2, bars=20),
+        "ho_breakdown": lambda: _breakdown_song(name, bpm=98, sr=L, seed=115, chords=_DM_BB_F_C, kit=_TIGHT_KIT,
+                                                comp=(0, 2, 3), transpose=-3, bars=(8, 4, 6)),
         "ho_dj_change": lambda: _dj_change(name, bpm0=126, bpm1=112, sr=L, seed=113, chords0=_C_G_AM_F,
                                            chords1=_AM_F_C_G, kit0=_TIGHT_KIT, kit1=_EDM_KIT, bars=(16, 12)),
     }
@@ -733,10 +753,12 @@ def _build(name: str) -> TruthSong:
 
 
 TUNING_CASES: tuple[str, ...] = ("groove", "syncopated_lead", "half_time", "swing", "waltz", "tempo_ramp",
-                                 "free_intro", "beatless_pad", "verse_chorus", "drift", "dj_change", "offbeat")
+                                 "free_intro", "beatless_pad", "verse_chorus", "drift", "dj_change", "offbeat",
+                                 "breakdown")
 HELD_OUT_CASES: tuple[str, ...] = ("ho_groove", "ho_syncopated_lead", "ho_half_time", "ho_swing", "ho_waltz",
                                    "ho_tempo_ramp", "ho_free_intro", "ho_beatless_pad", "ho_drone",
-                                   "ho_rubato_piano", "ho_form", "ho_drift", "ho_dj_change", "ho_offbeat")
+                                   "ho_rubato_piano", "ho_form", "ho_drift", "ho_dj_change", "ho_offbeat",
+                                   "ho_breakdown")
 
 
 @functools.lru_cache(maxsize=None)
