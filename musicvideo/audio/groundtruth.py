@@ -189,8 +189,7 @@ class _Song:
     parts: tuple[_Part, ...]
     grid_s: np.ndarray  # played time of every beat of every bar, plus the beat after the last bar
     offbeat_jitter_s: float = 0.0  # extra timing noise of hits between beats (a human player)
-    intro_s: float = 0.0  # a free-time intro before the first bar (no beat truth)
-    intro_label: bool = True  # the intro is a section of its own
+    intro_s: float = 0.0  # free-time music before the first bar (no beat truth; the whole song when no bars)
     level: float = 0.9  # peak level of the master
     reverb_s: float = 1.2
     transpose: int = 0
@@ -222,8 +221,8 @@ def _drift(bpm: float, n_beats: int, *, depth: float, jitter_s: float, seed: int
 # ---------------------------------------------------------------- rendering
 
 class _Renderer:
-    """Renders an arrangement into stems with a per-song note cache (tempo changes give many note lengths;
-    lengths are quantised to 10 ms so that notes are shared)."""
+    """Renders an arrangement into stems (kick, snare, hats, bass, harm, lead), with a per-song cache of the
+    sounds and notes."""
 
     def __init__(self, song: _Song):
         self.song = song
@@ -247,7 +246,8 @@ class _Renderer:
         key = (kind, note, variant, long_s if length_s > max_s else None)
         wave = self.sound(key, lambda: make(synth.midi_hz(note), long_s + release_s))
         n = min(int(length_s * self.sr), len(wave))
-        return wave[:n] * synth._release(np.arange(n) / self.sr, n / self.sr, release_s)
+        fade = np.clip((n - np.arange(n)) / max(release_s * self.sr, 1.0), 0.0, 1.0)  # no click at the end
+        return wave[:n] * fade
 
     def place(self, stem: str, sound: np.ndarray, at_s: float, gain: float) -> None:
         i = int(round(at_s * self.sr))
