@@ -181,3 +181,15 @@ def test_instruments_start_at_sample_zero():
     wet = synth.reverb(np.r_[1.0, np.zeros(sr - 1)], sr, decay_s=0.5, stereo=True)
     assert wet.shape == (2, sr) and np.all(np.isfinite(wet))
     assert np.max(np.abs(wet[:, :int(0.015 * sr)])) < 1e-3 * np.max(np.abs(wet))  # the pre-delay
+
+
+def test_write_case(tmp_path):
+    beats = np.arange(10) * 0.5 + 0.1
+    song = gt.TruthSong("tiny", np.zeros((2, 22050 * 6), np.float32), 22050, beats, beats[[0, 3, 6]], 3,
+                        np.array([0.0, beats[6]]), ["A", "B"], True)
+    wav = gt.write_case(song, tmp_path / "out")
+    assert wav == tmp_path / "out" / "tiny.wav" and wav.stat().st_size > 0
+    table = np.loadtxt(tmp_path / "out" / "tiny.beats")
+    np.testing.assert_allclose(table[:, 0], beats, atol=1e-6)
+    assert table[:, 1].tolist() == [1, 2, 3, 1, 2, 3, 1, 2, 3, 4]  # the last bar runs on to the end
+    assert (tmp_path / "out" / "tiny.sections").read_text().split() == ["0.000000", "A", "3.100000", "B"]

@@ -810,3 +810,43 @@ def truth_set(part: str = "tuning") -> list[TruthSong]:
     else:
         raise ValueError(f"part must be 'tuning' or 'held_out', not {part!r}")
     return [make_case(name) for name in names]
+
+
+def write_case(song: TruthSong, directory: str | Path) -> Path:
+    """Write a song as ``<name>.wav`` with its truth beside it, to listen to it or to score other trackers.
+
+    ``<name>.beats`` has the format of ``../shared/audio``: one line per beat, time in seconds and beat in bar
+    (1 = downbeat), tab-separated (empty for a beatless song); ``<name>.sections`` has one line per section,
+    start time and label.
+
+    Parameters
+    ----------
+    song : TruthSong
+        The song.
+    directory : str or Path
+        Where to write (created if missing).
+
+    Returns
+    -------
+    Path
+        The wav file.
+    """
+    out = Path(directory)
+    out.mkdir(parents=True, exist_ok=True)
+    wav = synth.write_wav(out / f"{song.name}.wav", song.samples, song.sample_rate)
+    bar_start = np.searchsorted(song.beat_times_s, song.downbeat_times_s)
+    in_bar = np.arange(len(song.beat_times_s)) - bar_start[np.maximum(
+        np.searchsorted(bar_start, np.arange(len(song.beat_times_s)), side="right") - 1, 0)] + 1
+    (out / f"{song.name}.beats").write_text("".join(f"{t:.6f}\t{k}\n" for t, k in zip(song.beat_times_s, in_bar)))
+    (out / f"{song.name}.sections").write_text(
+        "".join(f"{t:.6f}\t{label}\n" for t, label in zip(song.section_starts_s, song.section_labels)))
+    return wav
+
+
+if __name__ == "__main__":  # python -m musicvideo.audio.groundtruth DIR [tuning|held_out]: write the songs
+    import sys
+
+    if len(sys.argv) < 2:
+        sys.exit("usage: python -m musicvideo.audio.groundtruth DIR [tuning|held_out]")
+    for case in truth_set(sys.argv[2] if len(sys.argv) > 2 else "tuning"):
+        print(write_case(case, sys.argv[1]))
