@@ -113,15 +113,12 @@ def test_real_clips_notated_bars(name):
 
 # ---------------------------------------------------------------- degenerate input and gaps
 
-def _grid_song(beats_per_bar, bpm=120.0, bars=16, pickup=0, seconds_before=0.0):
-    """Features of a plain synthetic song: a chord per bar (changing on the downbeat), kick on beat 1, a tick on
-    the others. Returns (inputs, beat times, downbeat times)."""
-    from musicvideo.audio.features import AnalysisConfig, hpss_power, spectral_features
-
+def _grid_audio(beats_per_bar, bpm=120.0, bars=16, pickup=0, start_s=0.3):
+    """A plain synthetic song: a chord per bar (changing on the downbeat), kick on beat 1, a tick on the other
+    beats. Returns (mono samples at SR, beat times, downbeat times)."""
     beat_s = 60.0 / bpm
     n_beats = bars * beats_per_bar + pickup
-    start = 0.3 + seconds_before
-    beats = start + beat_s * np.arange(n_beats)
+    beats = start_s + beat_s * np.arange(n_beats)
     y = np.zeros(int((beats[-1] + 1.0) * SR), np.float32)
     chords = ((57, 60, 64), (53, 57, 60), (48, 52, 55), (55, 59, 62))
     for i, t in enumerate(beats):
@@ -139,11 +136,24 @@ def _grid_song(beats_per_bar, bpm=120.0, bars=16, pickup=0, seconds_before=0.0):
             tone = sum(np.sin(2 * np.pi * 440 * 2 ** ((n - 57) / 12) * tc) for n in chords[bar % 4])
             seg = y[a:a + len(tc)]
             seg += (0.1 * tone * np.exp(-tc / 2.0))[:len(seg)].astype(np.float32)
+    index = np.arange(n_beats)
+    return y, beats, beats[((index - pickup) % beats_per_bar == 0) & (index >= pickup)]
+
+
+def _inputs(y):
+    """find_meter's spectral inputs for mono samples at SR, as the analysis computes them."""
+    from musicvideo.audio.features import AnalysisConfig, hpss_power, spectral_features
+
     spectra = spectral_features(y, AnalysisConfig())
     _, _, percussive_mel = hpss_power(spectra["mel"], kernel_size=31)
-    inputs = {"mel": spectra["mel"], "percussive_mel": percussive_mel, "chroma": spectra["chroma"], "sr": SR,
-              "hop_length": HOP}
-    return inputs, beats, beats[((np.arange(n_beats) - pickup) % beats_per_bar == 0) & (np.arange(n_beats) >= pickup)]
+    return {"mel": spectra["mel"], "percussive_mel": percussive_mel, "chroma": spectra["chroma"], "sr": SR,
+            "hop_length": HOP}
+
+
+def _grid_song(beats_per_bar, **kwargs):
+    """(inputs, beat times, downbeat times) of :func:`_grid_audio`."""
+    y, beats, downbeats = _grid_audio(beats_per_bar, **kwargs)
+    return _inputs(y), beats, downbeats
 
 
 @pytest.fixture(scope="module")
@@ -206,3 +216,26 @@ def test_2d_beat_array_is_flattened(grid4):
     inputs, beats, _ = grid4
     meter = _meter_of(beats.reshape(1, -1), inputs)
     assert len(meter.beat_in_bar) == len(beats)
+
+
+def test_without_hpss(grid4):
+    inputs, beats, downbeats = grid4
+    meter = _meter_of(beats, {**inputs, "percussive_mel": None})
+    assert meter.beats_per_bar == 4
+    assert beat_f_measure(downbeats, meter.downbeat_times_s) == 1.0
+
+
+def test_bars_relock_after_a_tempo_change():
+    """A DJ's cut to another track at another tempo whose bars are not in step with the first track's."""
+    y1, beats1, down1 = _grid_audio(4, bpm=120, bars=10)
+    y2, beats2, down2 = _grid_audio(4, bpm=132, bars=10, pickup=2, start_s=0.0)
+    offset = len(y1) / SR
+    y = np.concatenate([y1, y2])
+    beats = np.concatenate([beats1, beats2 + offset])
+    downbeats = np.concatenate([down1, down2 + offset])
+    meter = _meter_of(beats, _inputs(y))
+    assert meter.beats_per_bar == 4
+    assert beat_f_measure(downbeats, meter.downbeat_times_s) >= 0.9
+    # the second track's bars are its own (at most its first bar is lost while the phase re-locks)
+    late = meter.downbeat_times_s[meter.downbeat_times_s > offset + 4 * 60 / 132]
+    assert np.all(np.isin(np.round(late, 6), np.round(down2 + offset, 6)))
