@@ -15,13 +15,14 @@ of labels and a test for songs that have no parts at all:
    ``mu``) into one graph.
 4. The first eigenvectors of its normalised Laplacian embed the units so that units of one kind of part cluster
    together. For each number of labels k = 2..8, k-means on the first k eigenvectors labels the units, labels are
-   voted per bar (boundaries on downbeats) and too-short sections absorbed by a neighbour; the k kept is the one
-   whose "same label" pattern correlates best with the bars' similarity.
-5. The context average blurs boundaries, so each is moved to the downbeat where the unaveraged features switch
-   from one label's mean to the other's (spectral flux makes this immune to a reverb tail).
+   voted per bar (boundaries on downbeats) and too-short sections absorbed by a neighbour; the partition kept is
+   the finest whose "same label" pattern correlates with the bars' similarity within 10 % of the best one.
+5. The context average blurs boundaries, so each is moved to the downbeat where the unaveraged timbre and rhythm
+   features switch from one label to the other (on the two labels' discriminant), with a prior for whole 4-bar
+   phrases, which fills, crash cymbals and release tails around a change do not move.
 6. Two labels stay apart only if they explain a fair share (R^2) of how the spectral envelope or the chroma
-   changes between their units at a ~2 s scale; otherwise they merge. A uniform song (a steady groove, a pad, a
-   sine, silence) ends as one section "A".
+   changes between their units at a ~2 s scale; otherwise they merge (complete linkage). A uniform song (a steady
+   groove, a pad, a sine, silence) ends as one section "A".
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ import scipy.linalg
 import scipy.ndimage
 
 ENVELOPE_MFCC = 13  # MFCC kept for the spectral envelope (timbre and level without pitch detail)
+FIT_TOLERANCE = 0.1  # partitions within this share of the best fit count as fitting as well
 PHRASE_PRIOR = 0.5  # how much evidence (in typical bars) a boundary off the phrase grid must add to be chosen
 
 
@@ -126,15 +128,15 @@ def _mfcc(db: np.ndarray, n_mfcc: int) -> np.ndarray:
 
 
 def _band_flux(mel: np.ndarray, n_bands: int) -> np.ndarray:
-    """Spectral flux (summed dB increases) in ``n_bands`` groups of mel bands, per frame: ``[K, n_bands]``.
+    """Spectral flux (dB increase, half-wave rectified) of the power in ``n_bands`` groups of mel bands, per frame:
+    ``[n_bands, K]``.
 
     It describes the rhythm section (what is struck, where) and, unlike the spectrum, is not smeared by the
     reverb or release tail of the previous part into the first bar of the next.
     """
-    db = _db(mel)
-    rise = np.maximum(np.diff(db, axis=1, prepend=db[:, :1]), 0.0)
-    bands = np.array_split(np.arange(len(mel)), n_bands)
-    return np.stack([rise[b].sum(axis=0) for b in bands], axis=1)
+    bands = np.add.reduceat(mel, np.linspace(0, len(mel), n_bands + 1).astype(int)[:-1], axis=0)
+    db = _db(bands)
+    return np.maximum(np.diff(db, axis=1, prepend=db[:, :1]), 0.0)
 
 
 def _affinity(x: np.ndarray, *, width: int) -> np.ndarray:
@@ -394,7 +396,7 @@ def find_sections(*, mel: np.ndarray, chroma: np.ndarray, beat_times_s: np.ndarr
     mfcc = _mfcc(unit_db, 20)
     unit_chroma = _unit_means(chroma.T, edges)
     chroma_dir = unit_chroma / np.maximum(np.linalg.norm(unit_chroma, axis=1, keepdims=True), 1e-9)
-    feats = np.hstack([standardise(mfcc), standardise(_unit_means(_band_flux(mel, 8).T, edges)), chroma_dir])
+    feats = np.hstack([standardise(mfcc), standardise(_unit_means(_band_flux(mel, 8), edges)), chroma_dir])
     n_timbre_rhythm = feats.shape[1] - 12
     width = max(int(round(context_units)), 1)
     context = scipy.ndimage.uniform_filter1d(feats, width, axis=0, mode="nearest") if width > 1 else feats
@@ -414,14 +416,18 @@ def find_sections(*, mel: np.ndarray, chroma: np.ndarray, beat_times_s: np.ndarr
     group_dist = np.sqrt(np.maximum(sq[:, None] + sq[None, :] - 2.0 * group_feats @ group_feats.T, 0.0))
     scale = float(np.median(group_dist[~np.eye(n_groups, dtype=bool)]))
     similarity = np.exp(-group_dist / scale) if scale > 0 else np.ones_like(group_dist)
-    labels, best_fit = np.zeros(n_groups, np.int64), 0.0
+    candidates = []
     for k in range(2, n_labels_max + 1):
         x = vectors[:, :k] / np.maximum(np.linalg.norm(vectors[:, :k], axis=1, keepdims=True), 1e-12)
         candidate = _vote(_kmeans(x, k, seed=seed, restarts=4), group_edges, k)
         candidate = _absorb_short(candidate, group_s, group_feats, min_len_s)
-        fit = _partition_fit(candidate, similarity)
-        if fit > best_fit + 1e-9:
-            labels, best_fit = candidate, fit
+        candidates.append((_partition_fit(candidate, similarity), k, candidate))
+    best_fit = max(fit for fit, _, _ in candidates)
+    if not best_fit > 0:
+        return _one_section()
+    # the finest partition that fits about as well as the best: the merging below removes labels that the music
+    # does not support, but cannot split one that a coarser partition lumped together
+    labels = max((k, c) for fit, k, c in candidates if fit >= (1.0 - FIT_TOLERANCE) * best_fit)[1]
 
     # the context average blurs boundaries over about one context: move each to the downbeat where the unaveraged
     # features switch from one label to the other (twice: the second time with the label means of the first)
