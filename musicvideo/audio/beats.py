@@ -500,6 +500,12 @@ def _confidence(tempo: LocalTempo, phase: np.ndarray, frames: np.ndarray, mel: n
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = np.where(mean_env > 1e-12, beat_mean / np.maximum(mean_env, 1e-12), 0.0)
     aligned = np.clip(np.log(np.maximum(ratio, 1e-6) / 2.2) / np.log(4.0 / 2.2), 0.0, 1.0)
+    # windows that reach past the song's ends see part of a window (one crash cymbal on the first downbeat can
+    # then outweigh the beat's periodicity): they take the score of the first / last window inside the song
+    inside = np.flatnonzero((centres - half >= 0) & (centres + half <= k))
+    if len(inside):
+        periodic[:inside[0]] = periodic[inside[0]]
+        periodic[inside[-1] + 1:] = periodic[inside[-1]]
 
     fsum = np.concatenate([[0.0], np.cumsum(full)])
     active = (fsum[hi] - fsum[lo]) / np.maximum(hi - lo, 1) >= MIN_ACTIVITY_DB
