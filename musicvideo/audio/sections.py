@@ -408,6 +408,8 @@ def find_sections(*, mel: np.ndarray, chroma: np.ndarray, beat_times_s: np.ndarr
     step_sim = np.exp(-step / sigma) if sigma > 0 else np.ones_like(step)
     path = np.diag(step_sim, 1) + np.diag(step_sim, -1)
     n_labels_max = int(min(max_labels, max(n_groups // 2, 2), max(int(duration_s // min_len_s), 2)))
+    if n_labels_max < 2:
+        return _one_section()
     vectors = _spectral_embedding(rec, path, n_vectors=n_labels_max, smooth=9)
 
     # the number of labels: the partition whose "same label" pattern best matches the bars' similarity
