@@ -7,11 +7,13 @@ What marks a bar's first beat, heard at the beats themselves:
 - **the kick** plays there (low-band onsets, of the percussive part and of the whole mix with the bass) and the
   snare rarely does (backbeats are 2 and 4).
 
-Each beat gets a "downbeat evidence" score from these (z-scored over the song, weighted); a Viterbi pass over the
-beats with states "position in the bar" then finds, for 3 and for 4 beats per bar, the bars that collect the most
-evidence, where moving the bar line (a phase jump) costs a penalty except across a gap in the beats or an abrupt
-tempo change. The meter is the one whose bars explain the evidence best, helped by how strongly the features repeat
-at one bar's lag.
+The meter is the bar length at which these per-beat features repeat (their autocorrelation at lags of 3 and 9
+beats against 4 and 8). Each beat then gets a "downbeat evidence" score (the features z-scored over the song,
+weighted), and a Viterbi pass over the beats, with "position in the bar" as its states, finds the bars that collect
+the most evidence: the bar line advances one position a beat, and moving it (a phase jump) costs a penalty, less
+where the tempo changes abruptly and nothing across a gap in the beats that cannot be counted through (a free-time
+passage). So a pickup takes its place in the last bar before the first downbeat, and each stretch of beats gets its
+own phase where the count is lost.
 """
 
 from __future__ import annotations
@@ -108,11 +110,12 @@ def choose_meter(features: dict[str, np.ndarray], *, meters: tuple[int, ...] = (
                  beat_index: np.ndarray | None = None, min_pairs: int = 12, margin: float = 0.1) -> int:
     """Beats per bar: the bar length at which the per-beat features repeat most.
 
-    A feature that marks bars of ``m`` beats correlates with itself ``m`` and ``2m`` ... beats later. Lags that
-    are also multiples of another candidate's bar would not tell the two apart, nor would even lags for a pattern
-    that repeats every 2 beats (kick on 1 and 3, snare on 2 and 4: that is 4, not 3); so each meter is scored at
-    its lags that no other candidate shares: 4 and 8 for 4/4, 3 and 9 for 3/4. The mean autocorrelation of the
-    z-scored features decides; ``default`` wins ties within ``margin`` and short beat lists.
+    A feature that marks bars of ``m`` beats correlates with itself ``m``, ``2m`` ... beats later. Lags that are
+    also multiples of another candidate's bar would not tell the two apart, and for an odd bar neither would even
+    lags (a pattern that repeats every 2 beats, kick on 1 and 3 and snare on 2 and 4, is 4/4, not 3/4); so each
+    meter is scored at its first two lags that no other candidate shares: 4 and 8 for 4/4, 3 and 9 for 3/4. The
+    mean autocorrelation of the z-scored features decides; ``default`` wins ties within ``margin`` and short beat
+    lists.
 
     Parameters
     ----------
@@ -142,7 +145,8 @@ def choose_meter(features: dict[str, np.ndarray], *, meters: tuple[int, ...] = (
     z = np.stack([_zscore(v) for v in features.values()])  # [n_features, n_beats]
     scores = {}
     for m in meters:
-        lags = [lag for lag in (m * j for j in range(1, 4)) if all(lag % other for other in meters if other != m)]
+        lags = [lag for lag in (m * j for j in range(1, 5))
+                if all(lag % other for other in meters if other != m) and (m % 2 == 0 or lag % 2)]
         values = []
         for lag in lags[:2]:
             # pairs (i, j) with index[j] - index[i] == lag
