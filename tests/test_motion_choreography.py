@@ -77,7 +77,16 @@ def walk_of(G, features, **walk):
 # ---------------------------------------------------------------- song character (decoded video)
 
 
-def test_a_beatless_pad_moves_less_than_half_as_much_as_a_loud_groove(songs, G, tmp_path, truth_analysis):
+@pytest.fixture(params=["truth", "analysis"])
+def beats_from(request, songs, monkeypatch):
+    """The beats, bars and sections a render uses: the songs' truth (this stage alone), or the analysis' own
+    (end to end)."""
+    if request.param == "truth":
+        request.getfixturevalue("truth_analysis")
+    return request.param
+
+
+def test_a_beatless_pad_moves_less_than_half_as_much_as_a_loud_groove(songs, G, tmp_path, beats_from):
     change = {}
     for key in ("groove", "pad"):
         config = dataclasses.replace(BASE, duration_s=10.0, seed=5)
@@ -166,7 +175,7 @@ def test_without_a_trusted_beat_the_walk_is_timed_in_seconds(songs, G):
     assert np.all(np.diff(walk.plan.positions) >= 0)
 
 
-def test_second_a_looks_like_the_first_a_not_like_either_b(songs, G, tmp_path, truth_analysis):
+def test_second_a_looks_like_the_first_a_not_like_either_b(songs, G, tmp_path, beats_from):
     song, path = songs["abab"]
     fps = 6
     config = dataclasses.replace(BASE, fps=fps, seed=11)
