@@ -448,7 +448,9 @@ def band_transients(features, config: CurveConfig | None = None) -> np.ndarray:
     scale = (1.0 - cfg.band_gate) / cfg.band_range  # band_range is in dB-scale units; the gated level is stretched
     for j, name in enumerate(("bass", "mid", "treble")):
         level = _gated(getattr(features, name, np.zeros(n)), cfg.band_gate)
-        fast = attack_release(level, fps, 0.0, cfg.band_release_s)
+        # rises before the sound over beat_attack_s (a backward pass: the picture may lead, never lag), decays after
+        fast = np.maximum(attack_release(level, fps, 0.0, cfg.band_release_s),
+                          attack_release(level[::-1], fps, 0.0, cfg.beat_attack_s / 2)[::-1])
         slow = one_pole(level, fps, 0.5)
         out[:, j] = np.clip((fast - slow) * scale, 0.0, 1.0)
     chroma = np.asarray(getattr(features, "chroma", np.zeros((n, 12))), dtype=np.float64)
