@@ -99,6 +99,8 @@ def analyze(path: str | Path, *, fps: float | Fraction | str, start_s: float = 0
     """
     rate = exact_fps(fps)
     cfg = config or AnalysisConfig()
+    if duration_s is not None or start_s:  # a clip past the end is refused before the analysis, as render does
+        check_clip(audio_duration_s(path), float(start_s), duration_s, rate, song_name=Path(path).name)
     song = analyze_song_cached(path, cfg, cache=cache)
     clip_s = check_clip(song.duration_s, float(start_s), duration_s, rate, song_name=Path(path).name)
     n = max(frame_count(clip_s, rate), 1)  # a clip shorter than one frame still shows one frame
