@@ -412,7 +412,8 @@ def find_sections(*, mel: np.ndarray, chroma: np.ndarray, beat_times_s: np.ndarr
         return _one_section()
     vectors = _spectral_embedding(rec, path, n_vectors=n_labels_max, smooth=9)
 
-    # the number of labels: the partition whose "same label" pattern best matches the bars' similarity
+    # candidate partitions, k = 2 .. n_labels_max labels, scored by how well "same label" matches the bars'
+    # similarity (correlation)
     group_feats = np.add.reduceat(context * unit_s[:, None], group_starts, axis=0) / group_s[:, None]
     sq = np.sum(group_feats ** 2, axis=1)
     group_dist = np.sqrt(np.maximum(sq[:, None] + sq[None, :] - 2.0 * group_feats @ group_feats.T, 0.0))
