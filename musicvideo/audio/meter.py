@@ -58,7 +58,7 @@ WEIGHTS = {
 
 def find_meter(beat_times_s: np.ndarray, *, mel: np.ndarray, percussive_mel: np.ndarray | None,
                chroma: np.ndarray, sr: int, hop_length: int, meters: tuple[int, ...] = (3, 4),
-               jump_penalty: float = 12.0) -> Meter:
+               jump_penalty: float = 24.0) -> Meter:
     """Downbeats and beats per bar from features sampled at the beats.
 
     Parameters
