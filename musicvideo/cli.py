@@ -80,8 +80,7 @@ def _run_preview(args: argparse.Namespace) -> int:
     from .audio import exact_fps
     from .preview import preview
 
-    if not args.output and not args.video:
-        raise MusicVideoError("preview needs -o curves.png and/or --video preview.mp4")
+    # preview() itself refuses a call without either output, with the same line from Python as from here
     analysis, curves = _audio_configs(args.config)
     for path in preview(args.song, png=args.output, video=args.video, fps=exact_fps(args.fps),
                         start_s=args.start, duration_s=args.duration, analysis=analysis,

@@ -77,6 +77,7 @@ def _api_cases(f: dict, out: Path) -> dict:
                                                      config=RenderConfig(start_s=4.0))),
         "missing checkpoint": (["render", song, "-c", str(out / "nope.pkl"), "-o", str(out / "v.mp4")],
                                lambda: render(song, checkpoint=out / "nope.pkl", output=out / "v.mp4")),
+        "preview without outputs": (["preview", song], lambda: preview(song)),
         "preview past the end": (["preview", song, "-o", str(out / "c.png"), "--duration", "50"],
                                  lambda: preview(song, png=out / "c.png", duration_s=50.0)),
         "analyze past the end": (["analyze", song, "-o", str(out / "f.csv"), "--duration", "50"],
