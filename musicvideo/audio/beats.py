@@ -55,6 +55,8 @@ WINDOW_S = 8.0  # tempogram / confidence window
 WINDOW_HOP_S = 1.0  # spacing of the windows
 MIN_BPM, MAX_BPM = 40.0, 240.0
 PRIOR_OCTAVES = 0.7  # width (standard deviation, octaves) of the log-normal tempo prior around start_bpm
+MAIN_PULL = 0.6  # cost per octave (salience units) of a local tempo away from the main one: an intro figure
+# that repeats every 5/4 beat (planetblupi music000) does not set its own tempo for the first bars
 LOCAL_RANGE = 1.4  # the local tempo stays within [main / LOCAL_RANGE, main * LOCAL_RANGE]
 COMB = (1.0, 0.5, 0.25)
 WEAK_END = 0.1  # leading and trailing beats whose onset is below this fraction of the beats' RMS are dropped
@@ -347,6 +349,7 @@ def local_tempo(envelope: np.ndarray, *, frame_rate: float, start_bpm: float = 1
 
     band = (bpm_grid >= main / LOCAL_RANGE) & (bpm_grid <= main * LOCAL_RANGE)
     grid, score = bpm_grid[band], comb[:, band] * prior[band][None, :]
+    score = score - MAIN_PULL * np.abs(np.log2(grid / main))[None, :]
     path = _viterbi(score, jump_cost)
     bpm = grid[path]
     lag = 60.0 * frame_rate / bpm
