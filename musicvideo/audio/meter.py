@@ -320,7 +320,7 @@ def beat_features(beats: np.ndarray, *, mel: np.ndarray, percussive_mel: np.ndar
     snare = onset_at_beats(perc, high)
     accent = onset_at_beats(mel, np.ones(n_mels, bool))
 
-    # beat-synchronous segments: from each beat to the next, at most 1.5 local periods long (gaps)
+    # beat-synchronous segments: from each beat to the next, at most 1.5 median periods long (across a gap)
     ibi = np.diff(beats)
     period = float(np.median(ibi)) if len(ibi) else 0.5
     ends_s = np.minimum(np.append(beats[1:], beats[-1] + period), beats + 1.5 * period)
