@@ -58,7 +58,7 @@ PRIOR_OCTAVES = 0.7  # width (standard deviation, octaves) of the log-normal tem
 MAIN_PULL = 0.6  # cost per octave (salience units) of a local tempo away from the main one: an intro figure
 # that repeats every 5/4 beat (planetblupi music000) does not set its own tempo for the first bars
 LOCAL_RANGE = 1.4  # the local tempo stays within [main / LOCAL_RANGE, main * LOCAL_RANGE]
-COMB = (1.0, 0.5, 0.25)
+COMB = (1.0, 0.5, 0.25)  # weights of the autocorrelation at 1, 2, 3 beat periods (a steady beat repeats at each)
 WEAK_END = 0.1  # leading and trailing beats whose onset is below this fraction of the beats' RMS are dropped
 MIN_ACTIVITY_DB = 0.05  # windows whose full-band flux averages less (dB per frame) have no onsets to trust
 MIN_CONFIDENCE = 0.3  # below it (song or local) beats are not trusted and are dropped
