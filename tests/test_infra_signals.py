@@ -108,6 +108,21 @@ def _ffmpeg_below(pid: int) -> dict[int, str]:
     return {p: name for p, name in descendants(pid).items() if name.startswith("ffmpeg")}
 
 
+def _worker_encoders(batch_pid: int) -> list[tuple[int, int]]:
+    """(ffmpeg pid, worker pid) of the video encoders the batch's workers run (ffmpeg reading frames from a pipe;
+    not the short-lived probes, nor the batch's own decoder of the song)."""
+    table = _process_table()
+    found = []
+    for p in _ffmpeg_below(batch_pid):
+        try:
+            cmdline = Path(f"/proc/{p}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"pipe:0" in cmdline and p in table and table[p][0] != batch_pid:
+            found.append((p, table[p][0]))
+    return found
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
 def test_signal_mid_render_leaves_the_folder_as_it_was_and_no_ffmpeg(long_song, tmp_path, signum):
@@ -176,9 +191,7 @@ def test_sigterm_mid_batch_stops_the_workers_and_their_ffmpeg(tmp_path):
     child = _start(["batch", str(plan), "-o", str(out), "--workers", "1", "--device", "cpu"], tmp_path,
                    tmp_path / "cache")
     try:
-        # an ffmpeg below a worker (not the batch's own decoder of the song, which is its direct child)
-        _wait_for(lambda: [p for p in _ffmpeg_below(child.pid) if _process_table().get(p, (0,))[0] != child.pid],
-                  "a worker's ffmpeg started", child, timeout_s=180)
+        _wait_for(lambda: _worker_encoders(child.pid), "a worker's ffmpeg started", child, timeout_s=180)
         everything = descendants(child.pid)
         child.send_signal(signal.SIGTERM)
         _, err = child.communicate(timeout=90)
@@ -312,3 +325,35 @@ def test_killed_render_rerun_removes_its_temporary_and_batch_treats_the_clip_as_
     assert leftovers(out) == [] and (out / "intro.mov").is_file()
     doc = json.loads((out / "manifest.json").read_text())
     assert [c["status"] for c in doc["clips"]] == ["ok"]
+
+
+@pytest.mark.slow
+def test_sigterm_to_one_worker_only_retries_its_clip(tmp_path):
+    plan = batch_folder(tmp_path, textwrap.dedent("""
+        song = "song.wav"
+        checkpoint = "tiny.safetensors"
+        [defaults]
+        fps = 30
+        size = 64
+        codec = "h264"
+        [[clips]]
+        name = "one"
+        duration = 3.5
+        seeds = [1, 2]
+    """))
+    out = tmp_path / "out"
+    child = _start(["batch", str(plan), "-o", str(out), "--workers", "1", "--device", "cpu"], tmp_path,
+                   tmp_path / "cache")
+    try:
+        (_, worker), = _wait_for(lambda: _worker_encoders(child.pid), "a worker's ffmpeg started", child,
+                                 timeout_s=180)
+        os.kill(worker, signal.SIGTERM)  # someone stops the worker's pid, not the batch
+        _, err = child.communicate(timeout=180)
+    finally:
+        if child.poll() is None:
+            os.killpg(child.pid, signal.SIGKILL)
+            child.wait()
+    assert child.returncode == 0, err[-1500:]
+    clips = json.loads((out / "manifest.json").read_text())["clips"]
+    assert [(c["status"], c["attempts"]) for c in clips] == [("ok", 2)]
+    assert leftovers(out) == []

@@ -296,6 +296,16 @@ def run_local(jobs: Sequence[RenderJob], on_done: Callable[[JobOutcome], None], 
                         pool = None
                         outcome = JobOutcome(job.key, False, error=f"the worker process on {device} died while "
                                              "rendering (crashed or killed)", retryable=True, device=device)
+                    except KeyboardInterrupt:
+                        # a terminal's Ctrl-C reaches the workers and the batch at once: give the batch's own
+                        # handler a moment to say so before taking this for one stopped worker
+                        if stop.wait(1.0):
+                            raise  # the batch itself was interrupted: its workers were told to stop
+                        # only this worker got the signal (someone stopped its pid): like a worker that died
+                        drop(pool, wait=True)
+                        pool = None
+                        outcome = JobOutcome(job.key, False, error=f"the worker process on {device} was stopped by "
+                                             "a signal while rendering", retryable=True, device=device)
                     outcome.attempts = attempt + 1
                     if outcome.ok or not outcome.retryable:
                         break
