@@ -60,6 +60,19 @@ def test_verse_chorus_end_to_end(verse_chorus):
     _assert_form(analysis.section_starts_s, analysis.section_labels, song)
 
 
+@pytest.mark.parametrize("seed", range(6))
+def test_verse_chorus_survives_beat_jitter(verse_chorus, seed):
+    # beats 10 ms off (a tracker's usual error) must not move a boundary by a bar: the crash cymbal on each part's
+    # first downbeat and the release tails make the bar after a change ambiguous, and only the phrase grid and the
+    # rhythm features keep the boundary on the downbeat
+    song, _, seen = verse_chorus
+    rng = np.random.default_rng(seed)
+    beats = np.asarray(song.beat_times_s) + rng.normal(0.0, 0.01, len(song.beat_times_s))
+    downbeats = beats[np.isin(song.beat_times_s, song.downbeat_times_s)]
+    form = find_sections(**_with_truth_beats(seen, song, beat_times_s=beats, downbeat_times_s=downbeats))
+    _assert_form(form.starts_s, form.labels, song)
+
+
 def test_deterministic(verse_chorus):
     song, _, seen = verse_chorus
     kwargs = _with_truth_beats(seen, song)

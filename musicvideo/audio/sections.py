@@ -36,7 +36,7 @@ import scipy.ndimage
 
 ENVELOPE_MFCC = 13  # MFCC kept for the spectral envelope (timbre and level without pitch detail)
 FIT_TOLERANCE = 0.1  # partitions within this share of the best fit count as fitting as well
-PHRASE_PRIOR = 0.5  # how much evidence (in typical bars) a boundary off the phrase grid must add to be chosen
+PHRASE_PRIOR = 0.75  # how much evidence (in typical bars) a boundary off the phrase grid must add to be chosen
 
 
 @dataclass
@@ -433,12 +433,15 @@ def find_sections(*, mel: np.ndarray, chroma: np.ndarray, beat_times_s: np.ndarr
     labels = max((k, c) for fit, k, c in candidates if fit >= (1.0 - FIT_TOLERANCE) * best_fit)[1]
 
     # the context average blurs boundaries over about one context: move each to the downbeat where the unaveraged
-    # features switch from one label to the other (twice: the second time with the label means of the first)
-    for _ in range(2):
-        labels = _refine_boundaries(labels, group_edges, feats, heard, radius=int(np.ceil(context_units / 2)) + 1,
-                                    primary=n_timbre_rhythm, phrase_groups=phrase_bars if use_bars else 1,
-                                    first_bar=first_bar)
-    labels = _absorb_short(labels, group_s, group_feats, min_len_s)
+    # features switch from one label to the other (twice: the second time with the label means of the first; and
+    # again after too-short runs are absorbed, which moves boundaries)
+    def refine(labels: np.ndarray) -> np.ndarray:
+        return _refine_boundaries(labels, group_edges, feats, heard, radius=int(np.ceil(context_units / 2)) + 1,
+                                  primary=n_timbre_rhythm, phrase_groups=phrase_bars if use_bars else 1,
+                                  first_bar=first_bar)
+
+    labels = _absorb_short(refine(refine(labels)), group_s, group_feats, min_len_s)
+    labels = _absorb_short(refine(labels), group_s, group_feats, min_len_s)
 
     # labels that do not explain enough of how the music changes merge (at a ~2 s scale, where single beats and
     # chords are averaged away)
