@@ -173,8 +173,9 @@ class OutputTemporary:
     Creating one first removes the stale temporaries of the same target (:func:`remove_stale_temporaries`). The
     file appears under its ``.NAME.tmp-XXXXXXXX.ext`` name already locked (Linux: an ``O_TMPFILE`` locked, then
     linked), so no other run can take it for a stale one; elsewhere, and for folders, it is created and locked
-    under a ``~`` name and then renamed (a ``~`` leftover counts as stale only after some seconds). Writers must write into the existing file (open it for writing, as ffmpeg, numpy and
-    matplotlib do) rather than delete and re-create it, which would lose the lock.
+    under a ``~`` name and then renamed (a ``~`` leftover counts as stale only after some seconds). Writers must
+    write into the existing file (open it for writing, as ffmpeg, numpy and matplotlib do) rather than delete and
+    re-create it, which would lose the lock.
 
     Parameters
     ----------

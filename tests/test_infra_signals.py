@@ -357,3 +357,20 @@ def test_sigterm_to_one_worker_only_retries_its_clip(tmp_path):
     clips = json.loads((out / "manifest.json").read_text())["clips"]
     assert [(c["status"], c["attempts"]) for c in clips] == [("ok", 2)]
     assert leftovers(out) == []
+
+
+def test_without_o_tmpfile_the_temporary_is_locked_under_a_tilde_name_first(tmp_path, monkeypatch):
+    import musicvideo.atomic as atomic
+
+    monkeypatch.setattr(atomic, "_create_locked_file", lambda path: None)  # as on macOS or a file system without it
+    target = tmp_path / "a.csv"
+    with atomic_output(target) as tmp:
+        tmp.write_text("x\n")
+        assert remove_stale_temporaries(target) == [] and tmp.exists()  # locked: kept
+    young = tmp_path / ".a.tmp-11111111.csv~"  # a run killed while it created its temporary, just now
+    old = tmp_path / ".a.tmp-22222222.csv~"  # ... and one long ago
+    young.write_bytes(b"")
+    old.write_bytes(b"")
+    os.utime(old, (time.time() - 60, time.time() - 60))
+    assert remove_stale_temporaries(target) == [old]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [young.name, "a.csv"]

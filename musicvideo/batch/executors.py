@@ -3,12 +3,12 @@
 Both executors take the same :class:`RenderJob` list and report each :class:`JobOutcome` to a callback as it
 finishes, so the caller can update the manifest clip by clip.
 
-Local: one single-process ``ProcessPoolExecutor`` (spawn context) per device lane; a lane takes the next job from
-a shared queue. When the batch is interrupted (Ctrl-C, SIGTERM, SIGHUP) no new job starts and every worker is sent
-SIGTERM, which its render turns into the same unwinding as Ctrl-C (ffmpeg killed, temporaries deleted); idle
-workers ignore it and leave when their pool shuts down. When a worker process dies mid-job (a crash, the OOM killer, ``os._exit``), only that lane's pool
-breaks, so the dead job is known exactly: it is retried in a fresh process up to ``retries`` times while the other
-lanes carry on. Errors the user can fix (MusicVideoError) are not retried.
+Local: one single-process ``ProcessPoolExecutor`` (spawn context) per device lane; a lane takes the next job from a
+shared queue. When the batch is interrupted (Ctrl-C, SIGTERM, SIGHUP) no new job starts and every worker is sent
+SIGTERM, which its render turns into the same unwinding as Ctrl-C (ffmpeg killed, temporaries deleted); idle workers
+ignore it and leave when their pool shuts down. When a worker process dies mid-job (a crash, the OOM killer,
+``os._exit``), only that lane's pool breaks, so the dead job is known exactly: it is retried in a fresh process up
+to ``retries`` times while the other lanes carry on. Errors the user can fix (MusicVideoError) are not retried.
 
 Ray (optional, ``pip install musicvideo[ray]``; imported only here): each job is a task with ``num_gpus=1`` when
 the cluster has GPUs, and Ray's own ``max_retries`` re-runs tasks whose worker died.
