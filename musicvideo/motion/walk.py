@@ -328,8 +328,9 @@ class LatentWalk:
         when present, ``drive`` (per layer group), ``chroma``, ``character`` and ``timing`` (beats, bars, sections).
     config : WalkConfig, optional
         The walk's knobs (defaults when None).
-    seed : int
-        Seed of the keyframe loops when ``config.seeds`` is not set.
+    seed : int or None
+        Seed of the keyframe loops when ``config.seeds`` is not set (None: 0; ``render`` passes the song's own
+        seed, :func:`~musicvideo.motion.keyframes.song_seed`, when the config has none).
     device : torch.device or str
         Where the latents are made.
 
@@ -340,7 +341,7 @@ class LatentWalk:
     ...     images = G.synthesis(batch.ws, noise_mode="const", noise_scale=batch.noise_scale)
     """
 
-    def __init__(self, generator: Any, curves: Any, config: WalkConfig | None = None, *, seed: int = 0,
+    def __init__(self, generator: Any, curves: Any, config: WalkConfig | None = None, *, seed: int | None = 0,
                  device: torch.device | str = "cpu") -> None:
         import torch
 
@@ -348,6 +349,7 @@ class LatentWalk:
         from .keyframes import make_keyframes, map_z, z_from_seed
 
         self.config = cfg = config or WalkConfig()
+        seed = 0 if seed is None else int(seed)
         self.generator = generator
         self.device = torch.device(device)
         self.fps = float(curves.fps)
