@@ -95,12 +95,14 @@ def find_meter(beat_times_s: np.ndarray, *, mel: np.ndarray, percussive_mel: np.
     default = 4 if 4 in meters else meters[0]
     if n < 3 or mel.shape[1] == 0:
         return _meter_from_positions(beats, np.arange(n) % default, default)
-    features = beat_features(beats, mel=mel, percussive_mel=percussive_mel, chroma=chroma, sr=sr,
-                             hop_length=hop_length)
+    onsets, sync = _beat_features(beats, mel=mel, percussive_mel=percussive_mel, chroma=chroma, sr=sr,
+                                  hop_length=hop_length)
     advance, cost = _transitions(beats, jump_penalty)
     # beats on one grid for the meter's autocorrelation: missed beats leave holes, an uncountable gap a wide one
     beat_index = np.cumsum(np.where(advance == 0, 1000, advance))
-    m = choose_meter(features, meters=meters, default=default, beat_index=beat_index)
+    m = choose_meter({**onsets, **_harmony_change(*sync)}, meters=meters, default=default, beat_index=beat_index)
+    # the phase: harmony change also over whole bars of the chosen meter (a pattern inside the bar cancels)
+    features = {**onsets, **_harmony_change(*sync, bar_beats=m)}
     evidence = sum(w * _zscore(features[name]) for name, w in WEIGHTS.items())
     positions, _ = _viterbi(evidence, m, advance, cost)
     return _meter_from_positions(beats, positions, m)
@@ -271,7 +273,7 @@ def _viterbi(evidence: np.ndarray, m: int, advance: np.ndarray, cost: np.ndarray
 
 
 def beat_features(beats: np.ndarray, *, mel: np.ndarray, percussive_mel: np.ndarray | None, chroma: np.ndarray,
-                  sr: int, hop_length: int) -> dict[str, np.ndarray]:
+                  sr: int, hop_length: int, bar_beats: int = 0) -> dict[str, np.ndarray]:
     """Per-beat features that tell downbeats from other beats (each ``[n_beats]`` float64, larger = more
     downbeat-like, except ``snare``).
 
@@ -281,12 +283,36 @@ def beat_features(beats: np.ndarray, *, mel: np.ndarray, percussive_mel: np.ndar
         Beat times in seconds.
     mel, percussive_mel, chroma, sr, hop_length
         As for :func:`find_meter`.
+    bar_beats : int
+        Beats per bar once known (0: not yet): the harmony changes are then also measured between whole bars.
 
     Returns
     -------
     dict of str to numpy.ndarray
         ``chroma_change``, ``bass_change``, ``low_onset``, ``kick``, ``snare``, ``accent`` (see :data:`WEIGHTS`).
     """
+    onsets, sync = _beat_features(beats, mel=mel, percussive_mel=percussive_mel, chroma=chroma, sr=sr,
+                                  hop_length=hop_length)
+    return {**onsets, **_harmony_change(*sync, bar_beats=bar_beats)}
+
+
+def _harmony_change(sync_chroma: np.ndarray, sync_bass: np.ndarray, *, bar_beats: int = 0) -> dict[str, np.ndarray]:
+    """``chroma_change`` and ``bass_change`` at each beat from the beat-synchronous chroma and bass spectra.
+
+    Without a meter: between the 1 and the 2 beats before and after each beat. With one (``bar_beats``), chroma
+    also between the whole bars before and after, and bass only so: a bass line that moves inside the bar (an
+    octave jump on the off-beat, a walking line) changes at every beat, but it is the same in every bar of one
+    chord, so bar-long windows keep only the change of chord.
+    """
+    if bar_beats:
+        return {"chroma_change": _novelty(sync_chroma, (1, 2, bar_beats)),
+                "bass_change": _novelty(sync_bass, (bar_beats,))}
+    return {"chroma_change": _novelty(sync_chroma), "bass_change": _novelty(sync_bass)}
+
+
+def _beat_features(beats: np.ndarray, *, mel: np.ndarray, percussive_mel: np.ndarray | None, chroma: np.ndarray,
+                   sr: int, hop_length: int) -> tuple[dict[str, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """The onset features at the beats, and the beat-synchronous chroma and bass spectra ``[n_beats, d]``."""
     import librosa
 
     n_mels, k = mel.shape
@@ -331,8 +357,7 @@ def beat_features(beats: np.ndarray, *, mel: np.ndarray, percussive_mel: np.ndar
     cum_b = np.vstack([np.zeros((1, bass.shape[1])), np.cumsum(bass, axis=0)])
     sync_bass = (cum_b[ends] - cum_b[frames]) / (ends - frames)[:, None]
     sync_bass = sync_bass - sync_bass.mean(axis=1, keepdims=True)  # spectral shape, not level
-    return {"chroma_change": _novelty(sync_chroma), "bass_change": _novelty(sync_bass), "low_onset": low_onset,
-            "kick": kick, "snare": snare, "accent": accent}
+    return {"low_onset": low_onset, "kick": kick, "snare": snare, "accent": accent}, (sync_chroma, sync_bass)
 
 
 def _novelty(sync: np.ndarray, widths: tuple[int, ...] = (1, 2)) -> np.ndarray:
