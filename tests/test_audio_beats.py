@@ -201,3 +201,20 @@ def test_real_clips(tag):
 def test_real_ambient_piece_has_no_beat():
     analysis = _real("singularity_chimes-they-fade_ambient.ogg")
     assert analysis.beat_confidence < 0.3 and len(analysis.beat_times_s) == 0
+
+
+def test_options_trim_and_start_bpm():
+    mel, pmel, onset = _spectra("groove")
+    song = make_case("groove")
+    plain = track_beats(mel=mel, percussive_mel=pmel, onset=onset, sr=SR, hop_length=HOP)
+    trimmed = track_beats(mel=mel, percussive_mel=pmel, onset=onset, sr=SR, hop_length=HOP, trim=True)
+    # trim only removes beats at the ends, and a steady groove keeps its beats
+    assert set(np.round(trimmed.times_s, 6)) <= set(np.round(plain.times_s, 6))
+    assert _scores(song.beat_times_s, trimmed.times_s)[0] >= 0.95
+    # the prior's centre chooses between metrical levels when asked: around 60 BPM every other beat (on the beats)
+    slow = track_beats(mel=mel, percussive_mel=pmel, onset=onset, sr=SR, hop_length=HOP, start_bpm=60.0)
+    assert slow.tempo_bpm == pytest.approx(60.0, rel=0.02)
+    assert _scores(song.beat_times_s, slow.times_s)[1] >= 0.9  # AMLt: another metrical level, in phase
+    # without a trusted beat there are no beats, whatever the threshold's use
+    never = track_beats(mel=mel, percussive_mel=pmel, onset=onset, sr=SR, hop_length=HOP, min_confidence=1.01)
+    assert len(never.times_s) == 0 and never.tempo_bpm == 0.0
