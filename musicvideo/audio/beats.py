@@ -42,6 +42,7 @@ TEMPO_WEIGHTS = {"low": 1.0, "percussive": 1.0, "full": 1.0}
 HARMONY_WEIGHT = 0.35  # weight of the (z-scored) harmonic change in the beat tracker's score (0.6 let a syncopated lead
 # whose notes change a sixteenth before the beat pull the beats onto it; 0 lets real off-beat-heavy clips flip)
 HARMONY_MAX_HZ = 2000.0  # harmonic change is measured on the mel bins below this (bass, chords)
+HARMONY_BLOCK = 4096  # frames of harmonic change computed at once
 TIGHTNESS_GAIN = 4.0  # the DP's penalty is tightness * TIGHTNESS_GAIN * log(interval / period) ** 2
 # Systematic latency of the log-mel flux envelopes (2048-point centred STFT, hop 512 at 22.05 kHz): the flux rises
 # as soon as a hit enters the 93 ms window, so its peak comes early. Measured (parabolic peak of each envelope vs
@@ -224,14 +225,19 @@ def harmonic_change(mel: np.ndarray, percussive_mel: np.ndarray | None, *, sr: i
     harm = mel[rows] if percussive_mel is None else np.maximum(mel[rows] - percussive_mel[rows], 0.0)
     x = np.log1p(10.0 * harm / (harm.mean() + 1e-12))
     k = x.shape[1]
-    csum = np.zeros((x.shape[0], k + 1))
-    np.cumsum(x, axis=1, out=csum[:, 1:])
-    t = np.arange(k)
-    before = csum[:, t] - csum[:, np.maximum(t - half_width, 0)]
-    after = csum[:, np.minimum(t + half_width, k)] - csum[:, t]
-    num = np.einsum("bk,bk->k", before, after)
-    den = np.sqrt(np.einsum("bk,bk->k", before, before) * np.einsum("bk,bk->k", after, after))
-    change = np.where(den > 1e-12, 1.0 - num / np.maximum(den, 1e-12), 0.0)
+    change = np.zeros(k)
+    # a block of frames at a time (with half_width frames of context each side): bounded temporaries
+    for a in range(0, k, HARMONY_BLOCK):
+        b = min(a + HARMONY_BLOCK, k)
+        lo, hi = max(a - half_width, 0), min(b + half_width, k)
+        csum = np.zeros((x.shape[0], hi - lo + 1))
+        np.cumsum(x[:, lo:hi], axis=1, out=csum[:, 1:])
+        t = np.arange(a, b) - lo  # frame t of the block sits at csum column t
+        before = csum[:, t] - csum[:, np.maximum(t - half_width, 0)]
+        after = csum[:, np.minimum(t + half_width, hi - lo)] - csum[:, t]
+        num = np.einsum("bk,bk->k", before, after)
+        den = np.sqrt(np.einsum("bk,bk->k", before, before) * np.einsum("bk,bk->k", after, after))
+        change[a:b] = np.where(den > 1e-12, 1.0 - num / np.maximum(den, 1e-12), 0.0)
     sd = float(np.std(change))
     if sd < 1e-12:
         return np.zeros(k)
