@@ -239,3 +239,19 @@ def test_bars_relock_after_a_tempo_change():
     # the second track's bars are its own (at most its first bar is lost while the phase re-locks)
     late = meter.downbeat_times_s[meter.downbeat_times_s > offset + 4 * 60 / 132]
     assert np.all(np.isin(np.round(late, 6), np.round(down2 + offset, 6)))
+
+
+def test_bar_long_harmony_change_ignores_a_pattern_inside_the_bar():
+    """A bass that jumps an octave up on beat 2 of every bar changes on beats 2 and 3 too, but between whole
+    bars only where the chord (its root) changes: there the bar-long change is largest."""
+    from musicvideo.audio.meter import _harmony_change
+
+    roots = (0, 3, 1, 2)  # a bin per note: the octave of root r is bin r + 4
+    bass = np.full((64, 8), -3.0)
+    for i in range(64):
+        bass[i, roots[(i // 4) % 4] + (4 if i % 4 == 1 else 0)] = 0.0
+    bass -= bass.mean(axis=1, keepdims=True)  # as the analysis does: spectral shape, not level
+    chroma = np.ones((64, 12))
+    downbeats, others = np.arange(4, 61, 4), np.setdiff1d(np.arange(4, 61), np.arange(4, 61, 4))
+    bar_level = _harmony_change(chroma, bass, bar_beats=4)["bass_change"]
+    assert bar_level[downbeats].min() > bar_level[others].max() + 0.1
