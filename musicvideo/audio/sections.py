@@ -15,8 +15,9 @@ of labels and a test for songs that have no parts at all:
    ``mu``) into one graph.
 4. The first eigenvectors of its normalised Laplacian embed the units so that units of one kind of part cluster
    together. For each number of labels k = 2..8, k-means on the first k eigenvectors labels the units, labels are
-   voted per bar (boundaries on downbeats) and too-short sections absorbed by a neighbour; the partition kept is
-   the finest whose "same label" pattern correlates with the bars' similarity within 10 % of the best one.
+   voted per bar (boundaries on downbeats) and too-short sections absorbed by a neighbour; each candidate is then
+   finished (steps 5 and 6) and the form kept is the finest whose "same label" pattern correlates with the bars'
+   similarity within 30 % of the best one.
 5. The context average blurs boundaries, so each is moved to the downbeat where the unaveraged timbre and rhythm
    features switch from one label to the other (on the two labels' discriminant), with a prior for whole 4-bar
    phrases, which fills, crash cymbals and release tails around a change do not move.
@@ -35,7 +36,7 @@ import scipy.linalg
 import scipy.ndimage
 
 ENVELOPE_MFCC = 13  # MFCC kept for the spectral envelope (timbre and level without pitch detail)
-FIT_TOLERANCE = 0.1  # partitions within this share of the best fit count as fitting as well
+FIT_TOLERANCE = 0.3  # finished forms within this share of the best fit count as fitting well enough
 PHRASE_PRIOR = 0.75  # how much evidence (in typical bars) a boundary off the phrase grid must add to be chosen
 
 
@@ -366,7 +367,7 @@ def find_sections(*, mel: np.ndarray, chroma: np.ndarray, beat_times_s: np.ndarr
         group_time_s = np.concatenate([[0.0], downbeats[inside]])[pick]
         first_bar = 0 if first_unit[0] == 0 else 1  # group 0 is the first bar, or what comes before it
         bar_s = float(np.median(np.diff(downbeats)))
-        min_len_s = min_section_bars * bar_s
+        min_len_s = (min_section_bars - 0.5) * bar_s  # half a bar of slack: a part of exactly that many bars stays
         context_units = context_bars * bar_s / float(np.median(unit_s))
     else:
         group_starts = np.arange(n_units)
@@ -419,19 +420,6 @@ def find_sections(*, mel: np.ndarray, chroma: np.ndarray, beat_times_s: np.ndarr
     group_dist = np.sqrt(np.maximum(sq[:, None] + sq[None, :] - 2.0 * group_feats @ group_feats.T, 0.0))
     scale = float(np.median(group_dist[~np.eye(n_groups, dtype=bool)]))
     similarity = np.exp(-group_dist / scale) if scale > 0 else np.ones_like(group_dist)
-    candidates = []
-    for k in range(2, n_labels_max + 1):
-        x = vectors[:, :k] / np.maximum(np.linalg.norm(vectors[:, :k], axis=1, keepdims=True), 1e-12)
-        candidate = _vote(_kmeans(x, k, seed=seed, restarts=4), group_edges, k)
-        candidate = _absorb_short(candidate, group_s, group_feats, min_len_s)
-        candidates.append((_partition_fit(candidate, similarity), k, candidate))
-    best_fit = max(fit for fit, _, _ in candidates)
-    if not best_fit > 0:
-        return _one_section()
-    # the finest partition that fits about as well as the best: the merging below removes labels that the music
-    # does not support, but cannot split one that a coarser partition lumped together
-    labels = max((k, c) for fit, k, c in candidates if fit >= (1.0 - FIT_TOLERANCE) * best_fit)[1]
-
     # the context average blurs boundaries over about one context: move each to the downbeat where the unaveraged
     # features switch from one label to the other (twice: the second time with the label means of the first; and
     # again after too-short runs are absorbed, which moves boundaries)
@@ -440,16 +428,35 @@ def find_sections(*, mel: np.ndarray, chroma: np.ndarray, beat_times_s: np.ndarr
                                   primary=n_timbre_rhythm, phrase_groups=phrase_bars if use_bars else 1,
                                   first_bar=first_bar)
 
-    labels = _absorb_short(refine(refine(labels)), group_s, group_feats, min_len_s)
-    labels = _absorb_short(refine(labels), group_s, group_feats, min_len_s)
-
     # labels that do not explain enough of how the music changes merge (at a ~2 s scale, where single beats and
     # chords are averaged away)
     short = max(int(round(2.0 / float(np.median(unit_s)))), 1)
     envelope = scipy.ndimage.uniform_filter1d(_mfcc(unit_db, ENVELOPE_MFCC), short, axis=0, mode="nearest")
     harmony = scipy.ndimage.uniform_filter1d(unit_chroma, short, axis=0, mode="nearest")
-    labels = _merge_similar(labels, group_edges=group_edges, heard=heard,
-                            views=((envelope, min_explained_timbre), (harmony, min_explained_chroma)))
+
+    def finish(labels: np.ndarray) -> np.ndarray:
+        labels = _absorb_short(refine(refine(labels)), group_s, group_feats, min_len_s)
+        labels = _absorb_short(refine(labels), group_s, group_feats, min_len_s)
+        return _merge_similar(labels, group_edges=group_edges, heard=heard, block=short,
+                              views=((envelope, min_explained_timbre), (harmony, min_explained_chroma)))
+
+    # Candidate forms for k = 2 .. n_labels_max labels, each finished (boundaries refined, unsupported labels
+    # merged) and scored by how well "same label" matches the bars' similarity (correlation). The finest form
+    # within FIT_TOLERANCE of the best is kept: what the music does not support is already merged away, and a
+    # coarser form would lump together parts that a finer one tells apart.
+    candidates = []
+    for k in range(2, n_labels_max + 1):
+        x = vectors[:, :k] / np.maximum(np.linalg.norm(vectors[:, :k], axis=1, keepdims=True), 1e-12)
+        candidate = _vote(_kmeans(x, k, seed=seed, restarts=4), group_edges, k)
+        candidate = finish(_absorb_short(candidate, group_s, group_feats, min_len_s))
+        candidates.append((_partition_fit(candidate, similarity), len(_runs(candidate)[0]),
+                           len(np.unique(candidate)), candidate))
+    best_fit = max(c[0] for c in candidates)
+    if not best_fit > 0:
+        return _one_section()
+    # most sections, then most labels, then the best fit
+    labels = max((c for c in candidates if c[0] >= (1.0 - FIT_TOLERANCE) * best_fit),
+                 key=lambda c: (c[1], c[2], c[0]))[-1]
 
     starts, run_labels = _runs(labels)
     if len(starts) <= 1:
@@ -532,11 +539,12 @@ def _refine_boundaries(labels: np.ndarray, group_edges: np.ndarray, unit_feats: 
 
 
 def _merge_similar(labels: np.ndarray, *, group_edges: np.ndarray, heard: np.ndarray,
-                   views: tuple[tuple[np.ndarray, float], ...]) -> np.ndarray:
+                   views: tuple[tuple[np.ndarray, float], ...], block: int) -> np.ndarray:
     """Merge labels that no view tells apart (complete-linkage agglomeration).
 
     A view (``[n_units, d]`` features, minimum share) tells two labels apart when the two explain at least that
-    share of the view's variance over the (heard) units of the pair. Groups of labels merge while every pair of
+    share of the view's variance over the (heard) units of the pair (R^2 adjusted for the number of independent
+    blocks of ``block`` units the pair spans: the views are averaged over that many units). Groups of labels merge while every pair of
     labels across them is told apart by no view, the least separable first; complete linkage keeps a merged group
     from absorbing labels that resemble only one of its members (a mixture explains little of anything).
     """
@@ -549,7 +557,12 @@ def _merge_similar(labels: np.ndarray, *, group_edges: np.ndarray, heard: np.nda
     for i in range(n):
         for j in range(i + 1, n):
             pair = heard & ((unit_label == present[i]) | (unit_label == present[j]))
-            apart[i, j] = apart[j, i] = max(_explained(x[pair], unit_label[pair]) / share for x, share in views)
+            # adjusted R^2 over the pair's independent blocks: by chance alone two labels "explain" about
+            # 1 / blocks of anything, which matters for short songs and small parts
+            blocks = np.count_nonzero(pair) / block
+            shrink = (blocks - 1.0) / (blocks - 2.0) if blocks > 3.0 else np.inf
+            apart[i, j] = apart[j, i] = max(
+                (1.0 - (1.0 - _explained(x[pair], unit_label[pair])) * shrink) / share for x, share in views)
     cluster = list(range(n))  # cluster id of each present label
     while True:
         ids = sorted(set(cluster))
