@@ -46,6 +46,10 @@ offbeat           ska: a loud bright chord stab on every off-beat 8th, softer ki
                   the beats; librosa takes the off-beats
 breakdown         A B A: groove 8 bars, 4 bars without drums (pads, bass on 1, piano on the   124        40
                   beats; the beat truth goes on), groove 8 bars
+stab_syncopation  (44.1 kHz) a bright chord stab a 16th before every beat, louder than the   136        44
+                  kick; club kit (deep kick, little click, clap), kick on every beat
+fast_half_time    half-time feel at a fast tempo: kick on 1 (and 3+), snare on 3 only, 8th   158        39
+                  hats, tight kit; truth = quarter notes (not the half-tempo snare pulse)
 ================  =========================================================================  =========  =====
 
 Held-out cases (44100 Hz unless noted): ``ho_groove`` 104 BPM, tight kit, quieter master (peak 0.6);
@@ -488,6 +492,9 @@ _JAZZ_KIT = _Kit(kick_hz=(110.0, 60.0), kick_decay_s=0.15, kick_click=0.1, snare
                  hat_decay_s=0.035, hat_metal=0.8, kick_gain=0.6, snare_gain=0.3, hat_gain=0.3)
 _LOFI_KIT = _Kit(kick_hz=(120.0, 52.0), kick_decay_s=0.22, kick_click=0.05, snare_hz=170.0, snare_decay_s=0.11,
                  hat_decay_s=0.025, hat_metal=0.2, kick_gain=0.8, snare_gain=0.55, hat_gain=0.18)
+# a club kit: long, deep kick with little beater click, clap on the snare, short bright hats
+_CLUB_KIT = _Kit(kick_hz=(170.0, 42.0), kick_decay_s=0.34, kick_click=0.08, snare_hz=210.0, snare_decay_s=0.08,
+                 clap=True, hat_decay_s=0.015, hat_metal=0.5, kick_gain=0.95, snare_gain=0.42, hat_gain=0.21)
 
 
 def _beats_for(parts: tuple[_Part, ...], bpb: int) -> int:
@@ -687,6 +694,10 @@ def _arrangement(name: str) -> tuple[_Song, dict | None] | None:
         "offbeat": lambda: _offbeat(name, bpm=132, sr=S, seed=12, chords=_C_G_AM_F, kit=_ROCK_KIT, stab_gain=0.8),
         "breakdown": lambda: _breakdown_song(name, bpm=124, sr=S, seed=13, chords=_AM_F_C_G, kit=_ROCK_KIT,
                                              comp=(0, 1, 2, 3)),
+        "stab_syncopation": lambda: _syncopated(name, bpm=136, sr=L, seed=14, chords=_C_G_AM_F, kit=_CLUB_KIT,
+                                                lead_gain=1.0, transpose=-2, stab=True, kick_click=0.08),
+        "fast_half_time": lambda: _half_time(name, bpm=158, sr=S, seed=15, chords=_AM_F_C_G, kit=_TIGHT_KIT,
+                                             transpose=-3, bars=24),
         # held out: the same kinds of hard cases with other tempi, keys, kits, timbres, seeds and sample rates
         "ho_groove": lambda: _groove(name, bpm=104, sr=L, seed=101, chords=_EM_C_G_D, kit=_TIGHT_KIT, transpose=-2,
                                      level=0.6, comp=(0, 0.5, 1.5, 2, 3), pad=0.06),
@@ -754,7 +765,7 @@ def _build(name: str) -> TruthSong:
 
 TUNING_CASES: tuple[str, ...] = ("groove", "syncopated_lead", "half_time", "swing", "waltz", "tempo_ramp",
                                  "free_intro", "beatless_pad", "verse_chorus", "drift", "dj_change", "offbeat",
-                                 "breakdown")
+                                 "breakdown", "stab_syncopation", "fast_half_time")
 HELD_OUT_CASES: tuple[str, ...] = ("ho_groove", "ho_syncopated_lead", "ho_half_time", "ho_swing", "ho_waltz",
                                    "ho_tempo_ramp", "ho_free_intro", "ho_beatless_pad", "ho_drone",
                                    "ho_rubato_piano", "ho_form", "ho_drift", "ho_dj_change", "ho_offbeat",
