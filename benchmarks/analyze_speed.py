@@ -1,6 +1,6 @@
-"""Speed of the audio analysis on a 5-minute song, against the targets of issue 2.
+"""Speed of the audio analysis on a 5-minute song, against the targets of issues 2 and 14.
 
-    python benchmarks/analyze_speed.py [--song PATH] [--fps 30]
+    python benchmarks/analyze_speed.py [--song PATH] [--fps 30] [--baseline COMMIT]
 
 Without --song a deterministic 5-minute song (the demo arrangement stretched to 300 s, 44.1 kHz stereo) is
 synthesized and encoded to a 192 kb/s mp3 with the bundled ffmpeg, the common case for users. Rows:
@@ -10,9 +10,16 @@ synthesized and encoded to a 192 kb/s mp3 with the bundled ffmpeg, the common ca
 - full analysis (+ HPSS, chroma, bands): the default AnalysisConfig, no cache.  Target < 20 s.
 - cache hit: ``analyze()`` of the same file again (hash the bytes, read the entry, sample).  Target < 0.5 s.
 
-numba compiles librosa's beat tracker on the first call of a process; a warm-up on a 5 s clip runs first and its
-time is shown separately. The pydub row times pydub's own ``segment[a:b].dBFS`` per frame (the reference our
-vectorised loudness is tested against) on the same song.
+What a command-line user waits for (issue 14): ``musicvideo analyze SONG -o x.npz --no-cache`` as a new process,
+imports and any numba compilation included (target < 12 s on 2 cores), and the same command on a 1-second song
+(its start-up: imports, numba, a tiny analysis). Both run twice: with numba's on-disk cache as a normal install has it after its
+first run, and with an empty numba cache (``NUMBA_CACHE_DIR`` pointed at a new folder: the very first run after
+``pip install``, when librosa's numba functions compile). ``--baseline COMMIT`` runs the same command with the code
+of an earlier commit (a ``git worktree`` on ``PYTHONPATH``, same virtualenv) in the same run, for the ratio.
+
+The in-process rows run after a warm-up on a 5 s clip (imports, soxr), shown separately. The pydub row times
+pydub's own ``segment[a:b].dBFS`` per frame (the reference our vectorised loudness is tested against) on the
+same song.
 """
 
 from __future__ import annotations
@@ -61,17 +68,60 @@ def timed(fn):
     return (time.perf_counter() - start, _cpu() - cpu0), result
 
 
+REPO = Path(__file__).resolve().parents[1]
+
+
+def command_s(song: Path, out: Path, *, code: Path = REPO, numba_cache: Path | None = None) -> float:
+    """Wall seconds of ``musicvideo analyze SONG -o OUT --no-cache`` in a new process (imports included)."""
+    env = {**os.environ, "PYTHONPATH": str(code)}
+    if numba_cache is not None:
+        env["NUMBA_CACHE_DIR"] = str(numba_cache)
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "musicvideo", "analyze", str(song), "-o", str(out), "--no-cache",
+                    "--overwrite"], check=True, env=env, cwd=code, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - start
+
+
+def cold_rows(song: Path, tmp_dir: Path, baseline: str | None) -> list[tuple[str, float, float | None]]:
+    """The command-line rows: warm numba cache, empty numba cache; this code and, with ``baseline``, that commit."""
+    short = write_wav(tmp_dir / "one_second.wav", demo_song(1.0, 22050), 22050)  # start-up: imports and JIT
+    codes = [("", REPO)]
+    if baseline:
+        old = tmp_dir / "baseline"
+        subprocess.run(["git", "-C", str(REPO), "worktree", "add", "--detach", str(old), baseline], check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        codes.append((f" [{baseline}]", old))
+    rows = []
+    try:
+        for tag, code in codes:
+            command_s(song, tmp_dir / "warm.npz", code=code)  # numba's on-disk cache filled, as after a first run
+            rows.append((f"command, new process{tag}", command_s(song, tmp_dir / "cold.npz", code=code), 12.0))
+            rows.append((f"  start-up: the command on a 1-s song{tag}", command_s(short, tmp_dir / "s.npz", code=code),
+                         None))
+            empty = tmp_dir / f"numba{len(rows)}"
+            rows.append((f"command, first run after install{tag}",
+                         command_s(song, tmp_dir / "first.npz", code=code, numba_cache=empty), None))
+    finally:
+        if baseline:
+            subprocess.run(["git", "-C", str(REPO), "worktree", "remove", "--force", str(tmp_dir / "baseline")],
+                           check=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return rows
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--song", default=None, help="song to analyse (default: synthesize a 5-minute mp3)")
     parser.add_argument("--fps", default="30")
+    parser.add_argument("--baseline", default=None, metavar="COMMIT",
+                        help="also time the command with the code of this commit (e.g. the last release)")
     args = parser.parse_args()
     fps = exact_fps(args.fps)
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp_dir = Path(tmp)
         os.environ["MUSICVIDEO_CACHE_DIR"] = str(tmp_dir / "cache")
-        song = Path(args.song) if args.song else synth_mp3(tmp_dir)
+        song = Path(args.song).resolve() if args.song else synth_mp3(tmp_dir)
+        cold = cold_rows(song, tmp_dir, args.baseline)
 
         # warm-up: numba JIT of librosa's beat tracker, soxr and the imports
         warm = write_wav(tmp_dir / "warm.wav", demo_song(5.0, 22050), 22050)
@@ -111,8 +161,8 @@ def main() -> int:
     print(f"song: {name}, {clip.frames_read / clip.sample_rate:.1f} s, {clip.sample_rate} Hz, {clip.channels} ch; "
           f"{full.n_frames} frames at {float(fps):g} fps; {os.cpu_count()} CPU cores")
     print(f"tempo {full.tempo_bpm:.1f} BPM, {len(full.beat_times_s)} beats\n")
-    rows = [
-        ("warm-up: 5 s clip, first call (numba JIT)", warm_s, None),
+    rows = [(label, (wall, float("nan")), target) for label, wall, target in cold] + [
+        ("in process: warm-up, 5 s clip, first call", warm_s, None),
         ("decode alone (bundled ffmpeg, 10 s blocks)", decode_s, None),
         ("decode + loudness + onsets + beats", basic_s, 3.0),
         ("full analysis (+ HPSS, chroma, bands)", full_s, 20.0),
@@ -125,7 +175,8 @@ def main() -> int:
     for label, (wall, cpu), target in rows:
         tgt = f"{target:.1f}" if target else "-"
         ratio = f"{wall / target:.2f}" if target else "-"
-        print(f"| {label:<55} | {wall:8.2f} | {cpu:7.2f} | {tgt:>10} | {ratio:>11} |")
+        cpu_text = "-" if cpu != cpu else f"{cpu:.2f}"  # NaN: a child process's CPU is not measured here
+        print(f"| {label:<55} | {wall:8.2f} | {cpu_text:>7} | {tgt:>10} | {ratio:>11} |")
     print(f"\nCPU = user + system seconds of this process and ffmpeg; load average during the run: {load:.1f} "
           f"on {os.cpu_count()} cores (wall times above CPU times mean the machine was shared)")
     met = [wall < target for _, (wall, _), target in rows if target]
