@@ -13,7 +13,7 @@ import time
 import numpy as np
 import pytest
 
-from musicvideo.audio.beats import LATENCY_S, track_beats
+from musicvideo.audio.beats import LATENCY_S, _anticipation_check, tempo_prior, track_beats
 from musicvideo.audio.decode import AudioClip
 from musicvideo.audio.features import AnalysisConfig, analyze_file, analyze_song, hpss_power, spectral_features
 from musicvideo.audio.groundtruth import TUNING_CASES, make_case
@@ -218,3 +218,27 @@ def test_options_trim_and_start_bpm():
     # without a trusted beat there are no beats, whatever the threshold's use
     never = track_beats(mel=mel, percussive_mel=pmel, onset=onset, sr=SR, hop_length=HOP, min_confidence=1.01)
     assert len(never.times_s) == 0 and never.tempo_bpm == 0.0
+
+
+def test_tempo_prior_is_flat_where_listeners_tap():
+    p = tempo_prior(np.array([60.0, 79.0, 95.0, 120.0, 158.0, 200.0, 240.0]))
+    assert np.all(p[2:5] == 1.0)
+    # a fast half-time groove's comb is up to ~1.6 times stronger at half its tempo: the prior outweighs that
+    assert p[4] / p[1] > 2.0
+    assert p[3] / p[0] > 10 and p[3] / p[6] > 10
+    assert tempo_prior(np.array([60.0]), start_bpm=60.0)[0] == 1.0  # it moves with start_bpm
+
+
+def test_anticipation_check_moves_beats_from_a_stab_onto_the_kick():
+    # kick and bass every 20 frames from frame 10; the tracker has taken a figure a sixteenth (5 frames) earlier
+    k = 400
+    period = np.full(k, 20.0)
+    low = np.zeros(k)
+    low[10::20] = 1.0
+    env = {"low_all": low, "low": 0.5 * low}
+    on_stab, on_kick = np.arange(5, k - 20, 20), np.arange(10, k - 20, 20)
+    np.testing.assert_array_equal(_anticipation_check(on_stab, period, env), on_kick)
+    np.testing.assert_array_equal(_anticipation_check(on_kick, period, env), on_kick)  # right beats stay
+    # nothing in the low band (no kick, no bass): nothing to go by, the beats stay
+    quiet = {"low_all": np.full(k, 1e-3), "low": np.full(k, 1e-3)}
+    np.testing.assert_array_equal(_anticipation_check(on_stab, period, quiet), on_stab)
