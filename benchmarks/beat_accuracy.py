@@ -1,11 +1,13 @@
 """Beat, downbeat and section accuracy of the analysis against known truth, beside librosa's beat tracker (issue 14).
 
-    python benchmarks/beat_accuracy.py [--part tuning|held_out|real|all] [--cases NAME,...] [--results]
+    python benchmarks/beat_accuracy.py [--part tuning|held_out|held_out_2|real|all] [--cases NAME,...] [--results]
 
 Parts:
 
 - ``tuning``: the synthesized songs of :data:`musicvideo.audio.groundtruth.TUNING_CASES` (tune against these);
 - ``held_out``: :data:`~musicvideo.audio.groundtruth.HELD_OUT_CASES` (report, never tune on them);
+- ``held_out_2``: :data:`~musicvideo.audio.groundtruth.HELD_OUT_2_CASES`, made after all tuning had finished
+  (the first held-out set had been looked at by then);
 - ``real``: the files of ``../shared/audio`` that have a ``.beats`` file (time and beat in bar, 1 = downbeat; a
   one-column file has beats only); skipped when the folder is absent.
 
@@ -41,7 +43,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from musicvideo.audio import AudioClip, analyze_song  # noqa: E402
 from musicvideo.audio.features import analyze_file  # noqa: E402
-from musicvideo.audio.groundtruth import HELD_OUT_CASES, TUNING_CASES, make_case  # noqa: E402
+from musicvideo.audio.groundtruth import HELD_OUT_2_CASES, HELD_OUT_CASES, TUNING_CASES, make_case  # noqa: E402
+
+PARTS = {"tuning": TUNING_CASES, "held_out": HELD_OUT_CASES, "held_out_2": HELD_OUT_2_CASES}
 
 REAL_AUDIO = Path(__file__).resolve().parents[1].parent / "shared" / "audio"
 LIBROSA_SR = 22050
@@ -172,8 +176,7 @@ def _median_offset_ms(reference: np.ndarray, estimated: np.ndarray) -> float | N
 def run_synth(part: str, only: set[str] | None = None) -> list[Row]:
     """Scores of one part of the ground-truth set (only the cases named in ``only``, when given)."""
     rows = []
-    names = TUNING_CASES if part == "tuning" else HELD_OUT_CASES
-    for song in (make_case(name) for name in names if only is None or name in only):
+    for song in (make_case(name) for name in PARTS[part] if only is None or name in only):
         start = time.perf_counter()
         analysis = analyze_song(song.clip())
         seconds = time.perf_counter() - start
@@ -259,7 +262,7 @@ def _means(rows: list[Row]) -> list[str]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--part", choices=("tuning", "held_out", "real", "all"), default="tuning")
+    parser.add_argument("--part", choices=(*PARTS, "real", "all"), default="tuning")
     parser.add_argument("--results", action="store_true", help="print a Markdown block for benchmarks/RESULTS.md")
     parser.add_argument("--cases", default=None, help="comma-separated case names: only these (synthesized parts)")
     parser.add_argument("--audio-dir", type=Path, default=REAL_AUDIO, help="folder of real songs with .beats")
@@ -271,7 +274,7 @@ def main() -> int:
     analyze_song(AudioClip(np.ascontiguousarray(warm.samples[:, :5 * warm.sample_rate]), warm.sample_rate,
                            Path("warm-up")))
     librosa_beats(_mono_22k(warm.samples[:, :5 * warm.sample_rate], warm.sample_rate))
-    parts = ("tuning", "held_out", "real") if args.part == "all" else (args.part,)
+    parts = (*PARTS, "real") if args.part == "all" else (args.part,)
     tables = []
     for part in parts:
         if part == "real":
@@ -284,7 +287,8 @@ def main() -> int:
             rows = run_synth(part, set(args.cases.split(",")) if args.cases else None)
             if not rows:
                 continue
-            title = {"tuning": "tuning set (synthesized)", "held_out": "held-out set (synthesized, not tuned on)"}[part]
+            title = {"tuning": "tuning set (synthesized)", "held_out": "held-out set (synthesized, not tuned on)",
+                     "held_out_2": "second held-out set (synthesized after all tuning)"}[part]
         tables.append(table(title, rows))
         if not args.results:
             print(tables[-1] + "\n", flush=True)

@@ -9,7 +9,7 @@ from musicvideo.audio import groundtruth as gt
 from musicvideo.audio.decode import AudioClip
 from musicvideo.audio.synth import _fast_fft_size
 
-ALL_CASES = gt.TUNING_CASES + gt.HELD_OUT_CASES
+ALL_CASES = gt.TUNING_CASES + gt.HELD_OUT_CASES + gt.HELD_OUT_2_CASES
 # the cases whose audio is synthesized here (once per session: make_case caches); the truth of all is checked
 AUDIO_CASES = ("groove", "syncopated_lead", "waltz", "free_intro", "beatless_pad", "drift", "dj_change")
 
@@ -40,6 +40,7 @@ def test_case_lists():
             "verse_chorus", "drift", "dj_change"} <= set(gt.TUNING_CASES)
     assert not set(gt.TUNING_CASES) & set(gt.HELD_OUT_CASES)
     assert all(name.startswith("ho_") for name in gt.HELD_OUT_CASES)
+    assert all(name.startswith("h2_") for name in gt.HELD_OUT_2_CASES)
     with pytest.raises(KeyError):
         gt.make_case("no_such_case")
     with pytest.raises(ValueError):
@@ -164,6 +165,7 @@ def test_truth_set(monkeypatch):
     monkeypatch.setattr(gt, "make_case", lambda name: name)  # names only: synthesizing all is the benchmark's job
     assert gt.truth_set() == list(gt.TUNING_CASES)
     assert gt.truth_set("held_out") == list(gt.HELD_OUT_CASES)
+    assert gt.truth_set("held_out_2") == list(gt.HELD_OUT_2_CASES)
 
 
 def test_instruments_start_at_sample_zero():

@@ -60,6 +60,13 @@ Held-out cases (44100 Hz unless noted): ``ho_groove`` 104 BPM, tight kit, quiete
 ``ho_form`` 132 BPM intro-verse-chorus-verse-chorus (A B C B C); ``ho_drift`` (22050 Hz) 96 BPM +-4 %, 10 ms;
 ``ho_dj_change`` 126 -> 112 BPM; ``ho_offbeat`` 104 BPM; ``ho_breakdown`` 98 BPM, a sparser breakdown (piano on
 1, 3 and 4). Other keys and seeds throughout.
+
+A second held-out set, :data:`HELD_OUT_2_CASES` (``h2_*``), was made after all tuning had finished, because the
+first one had been looked at by then (two weakness classes it showed became the tuning cases ``stab_syncopation``
+and ``fast_half_time``): ``h2_groove`` 92 BPM lo-fi; ``h2_syncopated_lead`` 146; ``h2_stab`` 122, a chord stab a
+16th early; ``h2_half_time`` 140; ``h2_swing`` 116, ratio 0.62; ``h2_waltz`` 132; ``h2_tempo_ramp`` 110 -> 140;
+``h2_free_intro`` 14 s, then 126; ``h2_form`` A B A B at 100; ``h2_drift`` 108, +-3 %, 12 ms;
+``h2_dj_change`` 100 -> 124; ``h2_offbeat`` 150; ``h2_breakdown`` 112; ``h2_beatless_pad``; ``h2_rubato_piano``.
 """
 
 from __future__ import annotations
@@ -724,6 +731,34 @@ def _arrangement(name: str) -> tuple[_Song, dict | None] | None:
                                                 comp=(0, 2, 3), transpose=-3, bars=(8, 4, 6)),
         "ho_dj_change": lambda: _dj_change(name, bpm0=126, bpm1=112, sr=L, seed=113, chords0=_C_G_AM_F,
                                            chords1=_AM_F_C_G, kit0=_TIGHT_KIT, kit1=_EDM_KIT, bars=(16, 12)),
+        # held out, second set: made after all tuning had finished (issue 14's first held-out set had been looked
+        # at by then); other tempi, keys, kits, seeds and sample rates again
+        "h2_groove": lambda: _groove(name, bpm=92, sr=L, seed=201, chords=_DM_BB_F_C, kit=_LOFI_KIT, transpose=4,
+                                     level=0.7, comp=(0, 1, 2, 3)),
+        "h2_syncopated_lead": lambda: _syncopated(name, bpm=146, sr=S, seed=202, chords=_EM_C_G_D, kit=_TIGHT_KIT,
+                                                  lead_gain=1.0, transpose=-4),
+        "h2_stab": lambda: _syncopated(name, bpm=122, sr=L, seed=203, chords=_C_G_AM_F, kit=_ROCK_KIT,
+                                       lead_gain=1.0, transpose=1, stab=True, kick_click=0.1),
+        "h2_half_time": lambda: _half_time(name, bpm=140, sr=L, seed=204, chords=_AM_F_C_G, kit=_LOFI_KIT,
+                                           transpose=5),
+        "h2_swing": lambda: _swing_song(name, bpm=116, sr=S, seed=205, chords=_BLUES_G, kit=_ROCK_KIT, ratio=0.62,
+                                        transpose=2),
+        "h2_waltz": lambda: _waltz(name, bpm=132, sr=L, seed=206, chords=_WALTZ, kit=_TIGHT_KIT, transpose=2,
+                                   bars=26),
+        "h2_tempo_ramp": lambda: _tempo_ramp(name, bpm0=110, bpm1=140, sr=S, seed=207, chords=_DM_BB_F_C,
+                                             kit=_EDM_KIT, transpose=-2),
+        "h2_free_intro": lambda: _free_intro(name, intro_s=14.0, bpm=126, sr=L, seed=208, chords=_C_G_AM_F,
+                                             kit=_EDM_KIT, transpose=3, bars=16),
+        "h2_form": lambda: _verse_chorus(name, bpm=100, sr=S, seed=209, form="ABAB", verse_chords=_DM_BB_F_C,
+                                         chorus_chords=_AM_F_C_G, kit=_LOFI_KIT, transpose=1),
+        "h2_drift": lambda: _drift_song(name, bpm=108, depth=0.03, jitter_s=0.012, sr=L, seed=210,
+                                        chords=_EM_C_G_D, kit=_TIGHT_KIT, bars=22),
+        "h2_dj_change": lambda: _dj_change(name, bpm0=100, bpm1=124, sr=S, seed=211, chords0=_AM_F_C_G,
+                                           chords1=_DM_BB_F_C, kit0=_ROCK_KIT, kit1=_EDM_KIT, bars=(12, 14)),
+        "h2_offbeat": lambda: _offbeat(name, bpm=150, sr=L, seed=212, chords=_AM_F_C_G, kit=_TIGHT_KIT,
+                                       stab_gain=0.85, transpose=-2, bars=24),
+        "h2_breakdown": lambda: _breakdown_song(name, bpm=112, sr=S, seed=213, chords=_EM_C_G_D, kit=_LOFI_KIT,
+                                                comp=(0, 1, 3), transpose=2, bars=(8, 6, 8)),
     }
     if name not in arrangements:
         return None
@@ -731,7 +766,8 @@ def _arrangement(name: str) -> tuple[_Song, dict | None] | None:
     return made if isinstance(made, tuple) else (made, None)
 
 
-_BEATLESS = ("beatless_pad", "ho_beatless_pad", "ho_drone", "ho_rubato_piano")
+_BEATLESS = ("beatless_pad", "ho_beatless_pad", "ho_drone", "ho_rubato_piano", "h2_beatless_pad",
+             "h2_rubato_piano")
 
 
 def _case_truth(name: str) -> dict:
@@ -754,12 +790,16 @@ def _build(name: str) -> TruthSong:
         "ho_drone": lambda: _drone(name, sr=S, seed=109, duration_s=40.0, root=38),
         "ho_rubato_piano": lambda: _rubato_piano(name, sr=L, seed=110, duration_s=40.0, chords=_C_G_AM_F,
                                                  transpose=2),
+        "h2_beatless_pad": lambda: _beatless_pad(name, sr=S, seed=214, duration_s=50.0, chords=_AMBIENT,
+                                                 transpose=-2),
+        "h2_rubato_piano": lambda: _rubato_piano(name, sr=S, seed=215, duration_s=36.0, chords=_AM_F_C_G,
+                                                 transpose=-1),
     }
     if name in beatless:
         return beatless[name]()
     arrangement = _arrangement(name)
     if arrangement is None:
-        raise KeyError(f"unknown ground-truth case {name!r}; known: {', '.join(TUNING_CASES + HELD_OUT_CASES)}")
+        raise KeyError(f"unknown ground-truth case {name!r}; known: {', '.join(TUNING_CASES + HELD_OUT_CASES + HELD_OUT_2_CASES)}")
     return _render(*arrangement)
 
 
@@ -770,6 +810,11 @@ HELD_OUT_CASES: tuple[str, ...] = ("ho_groove", "ho_syncopated_lead", "ho_half_t
                                    "ho_tempo_ramp", "ho_free_intro", "ho_beatless_pad", "ho_drone",
                                    "ho_rubato_piano", "ho_form", "ho_drift", "ho_dj_change", "ho_offbeat",
                                    "ho_breakdown")
+#: A second held-out set, made after all tuning had finished: the first one had been looked at by then.
+HELD_OUT_2_CASES: tuple[str, ...] = ("h2_groove", "h2_syncopated_lead", "h2_stab", "h2_half_time", "h2_swing",
+                                     "h2_waltz", "h2_tempo_ramp", "h2_free_intro", "h2_beatless_pad",
+                                     "h2_rubato_piano", "h2_form", "h2_drift", "h2_dj_change", "h2_offbeat",
+                                     "h2_breakdown")
 
 
 @functools.lru_cache(maxsize=None)
@@ -808,18 +853,17 @@ def truth_set(part: str = "tuning") -> list[TruthSong]:
     Parameters
     ----------
     part : str
-        ``"tuning"`` (:data:`TUNING_CASES`) or ``"held_out"`` (:data:`HELD_OUT_CASES`; keep them out of tuning).
+        ``"tuning"`` (:data:`TUNING_CASES`), ``"held_out"`` (:data:`HELD_OUT_CASES`) or ``"held_out_2"``
+        (:data:`HELD_OUT_2_CASES`); keep the held-out parts out of tuning.
 
     Returns
     -------
     list of TruthSong
     """
-    if part == "tuning":
-        names = TUNING_CASES
-    elif part == "held_out":
-        names = HELD_OUT_CASES
-    else:
-        raise ValueError(f"part must be 'tuning' or 'held_out', not {part!r}")
+    parts = {"tuning": TUNING_CASES, "held_out": HELD_OUT_CASES, "held_out_2": HELD_OUT_2_CASES}
+    if part not in parts:
+        raise ValueError(f"part must be one of {', '.join(parts)}, not {part!r}")
+    names = parts[part]
     return [make_case(name) for name in names]
 
 
@@ -854,10 +898,10 @@ def write_case(song: TruthSong, directory: str | Path) -> Path:
     return wav
 
 
-if __name__ == "__main__":  # python -m musicvideo.audio.groundtruth DIR [tuning|held_out]: write the songs
+if __name__ == "__main__":  # python -m musicvideo.audio.groundtruth DIR [tuning|held_out|held_out_2]: write them
     import sys
 
     if len(sys.argv) < 2:
-        sys.exit("usage: python -m musicvideo.audio.groundtruth DIR [tuning|held_out]")
+        sys.exit("usage: python -m musicvideo.audio.groundtruth DIR [tuning|held_out|held_out_2]")
     for case in truth_set(sys.argv[2] if len(sys.argv) > 2 else "tuning"):
         print(write_case(case, sys.argv[1]))
