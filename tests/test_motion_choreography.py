@@ -350,3 +350,15 @@ def test_bad_choreography_settings_are_config_errors(bad):
 def test_bad_curve_settings_are_config_errors(bad):
     with pytest.raises(ConfigError, match="curves"):
         CurveConfig(**bad)
+
+
+def test_cli_render_takes_a_style_and_refuses_an_unknown_one(songs, tmp_path, capsys):
+    from musicvideo.cli import main
+
+    out = tmp_path / "calm.mp4"
+    song = str(songs["groove"][1])
+    assert main(["render", song, "-o", str(out), "--style", "calm", "--fps", "10", "--duration", "0.3",
+                 "--device", "cpu", "--quiet"]) == 0
+    assert out.is_file()
+    assert main(["render", song, "-o", str(tmp_path / "x.mp4"), "--style", "loud", "--quiet"]) == 2
+    assert "unknown style 'loud'" in capsys.readouterr().err

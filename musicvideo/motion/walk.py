@@ -419,7 +419,7 @@ class LatentWalk:
             # twelve pitch-class latents (from seed + 12), pulling the middle layers as the chroma weights them
             base = int(np.random.SeedSequence([int(seed), 12]).generate_state(1, dtype=np.uint32)[0])
             z12 = torch.stack([z_from_seed(s, int(generator.z_dim))[0]
-                               for s in keyframe_seeds_for_chroma(base)]).to(self.device)
+                               for s in _chroma_seeds(base)]).to(self.device)
             self._chroma_keys = map_z(generator, z12).flatten(1)  # [12, num_ws * w_dim]
             weights = np.clip(np.nan_to_num(np.asarray(chroma, np.float64)), 0.0, 1.0) * cfg.chroma_strength
             self._chroma = upload(weights.astype(np.float32), torch.float32)
@@ -508,7 +508,7 @@ class LatentWalk:
         return torch.stack(rows)
 
 
-def keyframe_seeds_for_chroma(seed: int) -> list[int]:
+def _chroma_seeds(seed: int) -> list[int]:
     """The seeds of the twelve pitch-class latents of chroma mode (C, C#, ..., B)."""
     from .keyframes import keyframe_seeds
 
