@@ -80,6 +80,19 @@ def test_beatless_music_has_no_beats(name):
     assert np.all(analysis.beat_confidence_curve < 0.3)
 
 
+@pytest.mark.parametrize("bpm, kit", [(136, "_JAZZ_KIT"), (146, "_ROCK_KIT")])
+def test_half_time_grooves_are_trusted(bpm, kit):
+    # half-time drums (kick on 1 and 3+, snare on 3) repeat weakly at one beat: their periodicity is read at half a
+    # bar and a bar too, so the groove is trusted and keeps its beats (at these tempi its confidence was 0.05)
+    from musicvideo.audio import groundtruth as gt
+
+    song = gt._render(gt._half_time(f"half_time_{bpm}", bpm=bpm, sr=SR, seed=300 + bpm, chords=gt._C_G_AM_F,
+                                    kit=getattr(gt, kit), transpose=-3, bars=14))
+    analysis = analyze_song(song.clip())
+    f, amlt = _scores(song.beat_times_s, analysis.beat_times_s)
+    assert analysis.beat_confidence > 0.6 and f >= 0.95, (analysis.beat_confidence, f, amlt)
+
+
 def test_steady_groove_is_trusted_everywhere():
     _, analysis = _case("groove")
     assert analysis.beat_confidence > 0.6

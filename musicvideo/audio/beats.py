@@ -68,6 +68,8 @@ MAIN_PULL = 0.8  # cost per octave (salience units) of a local tempo away from t
 # that repeats every 5/4 beat (planetblupi music000) does not set its own tempo for the first bars (0.6 was
 # enough with the old log-normal prior, which pulled too; with the flat prior 0.6 lets it, F 0.96 -> 0.92)
 LOCAL_RANGE = 1.4  # the local tempo stays within [main / LOCAL_RANGE, main * LOCAL_RANGE]
+SALIENCE_MULTIPLES = (1, 2, 4)  # beats at which a window's periodicity is read (one beat, half a bar, a bar)
+SALIENCE_WEIGHTS = (1.0, 0.7, 0.5)  # ... and how far each reading counts (a longer lag repeats by chance more easily)
 COMB = (1.0, 0.5, 0.25)  # weights of the autocorrelation at 1, 2, 3 beat periods (a steady beat repeats at each)
 # Anticipation check: the beats move a sixteenth (a quarter of the period) later or earlier when the low band
 # (kick and bass-note starts, ``low_all``) is at least ANTICIPATION_LOW times as strong there as on the tracked beats
@@ -291,7 +293,8 @@ class LocalTempo:
     bpm : numpy.ndarray
         Local tempo per window (float64 ``[W]``).
     salience : numpy.ndarray
-        Normalised autocorrelation of the tempo envelope at the local beat period (``[W]``, about -1..1).
+        Normalised autocorrelation of the tempo envelope at the local beat period, or at 2 or 4 of them where it
+        is higher there (``[W]``, about -1..1).
     weight : numpy.ndarray
         Onset activity of each window (0 for silent windows).
     main_bpm : float
@@ -382,9 +385,15 @@ def local_tempo(envelope: np.ndarray, *, frame_rate: float, start_bpm: float = 1
     path = _viterbi(score, jump_cost)
     bpm = grid[path]
     lag = 60.0 * frame_rate / bpm
-    i = np.minimum(np.floor(lag).astype(np.int64), win - 2)
     rows = np.arange(len(bpm))
-    salience = ac[rows, i] + (lag - i) * (ac[rows, i + 1] - ac[rows, i])
+    # a steady beat's pattern repeats at one beat, or only at half a bar or a bar (half-time drums: kick on 1,
+    # snare on 3 repeat weakly at one beat): the best of those lags is the window's periodicity
+    salience = np.full(len(bpm), -1.0)
+    for multiple, trust in zip(SALIENCE_MULTIPLES, SALIENCE_WEIGHTS):
+        at = lag * multiple
+        i = np.minimum(np.floor(at).astype(np.int64), win - 2)
+        value = ac[rows, i] + (at - i) * (ac[rows, i + 1] - ac[rows, i])
+        salience = np.maximum(salience, np.where(at < win - 1, trust * value, -1.0))
     return LocalTempo(centres, bpm, salience, weight, main)
 
 
