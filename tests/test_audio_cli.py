@@ -38,7 +38,7 @@ def test_analyze_writes_npz_csv_json(song, tmp_path, audio_cache, capsys):
     comments = [line for line in lines if line.startswith("#")]  # the song-level values, before the rows
     rows = list(csv.DictReader(line for line in lines if not line.startswith("#")))
     assert [c.split(":")[0] for c in comments] == ["# beat_times_s", "# downbeat_times_s", "# section_starts_s",
-                                                   "# section_labels"]
+                                                   "# section_labels", "# section_start_bars"]
     assert len(rows) == expected and float(rows[0]["times_s"]) == pytest.approx(1.0)
     assert "chroma_C#" in rows[0] and {"downbeat", "bar_index", "beat_in_bar", "section_label"} <= set(rows[0])
     for key in ("beat_times_s", "downbeat_times_s", "beat_confidence", "section_starts_s", "section_labels"):

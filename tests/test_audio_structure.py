@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from musicvideo.audio import FrameFeatures, analyze
-from musicvideo.audio.structure import frame_positions
+from musicvideo.audio.structure import frame_positions, section_start_bars
 from musicvideo.audio.synth import demo_song, tone_with_envelope
 
 from _audio_helpers import audio_cache, wav  # noqa: F401 - fixture
@@ -32,10 +32,20 @@ def test_frame_positions_on_a_known_grid():
     assert early.bar_index.tolist() == [1, 0] and early.beat_in_bar.tolist() == [1, 1]
 
 
+def test_bar_positions_follow_the_songs_downbeats():
+    downbeats = np.array([1.0, 3.0, 4.0, 6.0])  # bars of 2 s, 1 s, 2 s
+    where = frame_positions(np.array([0.0, 1.0, 2.0, 3.5, 5.0, 8.0]), beat_times_s=np.arange(1.0, 7.0, 0.5),
+                            downbeat_times_s=downbeats, section_starts_s=np.zeros(1))
+    np.testing.assert_allclose(where.bar_position, [-0.5, 0.0, 0.5, 1.5, 2.5, 4.0])
+    assert section_start_bars(np.array([0.0, 3.0, 5.9999]), downbeats).tolist() == [0, 1, 3]
+    assert section_start_bars(np.array([0.0]), np.zeros(0)).tolist() == [-1]
+
+
 def test_frame_positions_without_beats():
     where = frame_positions(np.linspace(0, 5, 11), beat_times_s=np.zeros(0), downbeat_times_s=np.zeros(0),
                             section_starts_s=np.zeros(1))
     assert np.all(where.bar_index == -1) and np.all(where.beat_in_bar == 0) and np.all(where.section_index == 0)
+    assert np.all(where.bar_position == -1.0)
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +61,9 @@ def test_clip_keeps_the_whole_songs_form(demo, audio_cache):
         assert np.array_equal(getattr(clip, key), getattr(whole, key))
     assert clip.beat_confidence == whole.beat_confidence and clip.beats_per_bar == whole.beats_per_bar
     offset = 9 * 30
-    for key in ("bar_index", "beat_in_bar", "section_index", "downbeat", "beat", "local_beat_confidence"):
+    assert np.array_equal(clip.section_start_bars, whole.section_start_bars)
+    for key in ("bar_index", "bar_position", "beat_in_bar", "section_index", "downbeat", "beat",
+                "local_beat_confidence"):
         assert np.array_equal(getattr(clip, key), getattr(whole, key)[offset:offset + clip.n_frames]), key
     assert np.all((clip.downbeat_times_s >= 9.0 - 1 / 60) & (clip.downbeat_times_s < 15.0 + 1 / 60))
     # downbeats are beats, and each downbeat frame starts a bar

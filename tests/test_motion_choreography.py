@@ -225,6 +225,24 @@ def test_plan_counts_bars_like_the_whole_song_in_a_clip(songs):
     np.testing.assert_allclose(whole.positions[offset:offset + 150], clip.positions, atol=0.03)
 
 
+def test_a_clip_inside_a_section_of_a_tempo_ramp_counts_the_songs_bars():
+    # in an accelerando the bars between a section's start and a clip's start are longer than the clip's own: the
+    # section's first bar comes from the analysis of the whole song, not from the clip's bar length
+    song = truth_case("tempo_ramp")
+    downbeats = song.downbeat_times_s
+    song = dataclasses.replace(song, section_starts_s=np.array([0.0, downbeats[2], downbeats[9]]),
+                               section_labels=["A", "B", "A"])
+    start = round((float(downbeats[6]) + 0.3) * FPS) / FPS  # well inside B, on one of the whole song's frames
+    # without the loudness shaping inside segments (a clip hears only its part of them): bars alone
+    whole = plan_walk(reactive_curves(truth_features(song, fps=FPS)), n_keyframes=8, bar_shaping=0.0)
+    clip = plan_walk(reactive_curves(truth_features(song, fps=FPS, start_s=start, duration_s=6.0)), n_keyframes=8,
+                     bar_shaping=0.0)
+    offset = int(round(start * FPS))
+    seen = slice(offset, offset + clip.positions.shape[0])
+    np.testing.assert_array_equal(whole.label[seen], clip.label)
+    np.testing.assert_allclose(whole.positions[seen], clip.positions, atol=1e-6)
+
+
 # ---------------------------------------------------------------- layers
 
 

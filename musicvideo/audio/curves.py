@@ -131,6 +131,10 @@ class MusicalTime:
         Starts of the whole song's sections, seconds.
     section_labels : list of str
         Label per section; a returning part keeps its label.
+    section_start_bars : numpy.ndarray or None
+        The song's bar each section starts with (-1 without bars), None when the features do not carry it.
+    bar_position : numpy.ndarray or None
+        Per frame, the continuous bar coordinate in the whole song (-1 without bars), or None.
     """
 
     beat_times_s: np.ndarray
@@ -142,6 +146,8 @@ class MusicalTime:
     section_index: np.ndarray
     section_starts_s: np.ndarray
     section_labels: list[str]
+    section_start_bars: np.ndarray | None = None
+    bar_position: np.ndarray | None = None
 
     @classmethod
     def from_features(cls, features) -> "MusicalTime | None":
@@ -152,15 +158,23 @@ class MusicalTime:
         labels = [str(x) for x in np.asarray(features.section_labels).reshape(-1)] or ["A"]
         section_index = np.clip(np.asarray(features.section_index, np.int64), 0, len(labels) - 1)
         starts = np.asarray(features.section_starts_s, np.float64).reshape(-1)
+        start_bars = getattr(features, "section_start_bars", None)
+        start_bars = None if start_bars is None else np.asarray(start_bars, np.int64).reshape(-1)
         if len(starts) != len(labels):
             starts, labels, section_index = np.zeros(1), ["A"], np.zeros(n, np.int64)
+            start_bars = None
+        if start_bars is not None and len(start_bars) != len(labels):
+            start_bars = None
         return cls(beat_times_s=np.asarray(features.beat_times_s, np.float64),
                    downbeat_times_s=np.asarray(features.downbeat_times_s, np.float64),
                    beat_confidence=float(np.nan_to_num(getattr(features, "beat_confidence", 0.0))),
                    beats_per_bar=int(getattr(features, "beats_per_bar", 0) or 0),
                    tempo_bpm=float(getattr(features, "tempo_bpm", 0.0) or 0.0),
                    bar_index=np.asarray(getattr(features, "bar_index", np.full(n, -1)), np.int64),
-                   section_index=section_index, section_starts_s=starts, section_labels=labels)
+                   section_index=section_index, section_starts_s=starts, section_labels=labels,
+                   section_start_bars=start_bars,
+                   bar_position=None if getattr(features, "bar_position", None) is None
+                   else np.asarray(features.bar_position, np.float64))
 
 
 @dataclass

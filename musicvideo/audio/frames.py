@@ -18,7 +18,7 @@ import numpy as np
 
 from ..errors import AudioError, OutputError, require_file
 from .features import PITCH_CLASSES, AnalysisConfig, SongAnalysis, _db_to_unit, loudness_db_at
-from .structure import frame_positions
+from .structure import frame_positions, section_start_bars
 from .timing import frame_times
 
 
@@ -64,6 +64,9 @@ class FrameFeatures:
         The song's meter (3, 4, ...; 0 without beats).
     bar_index : numpy.ndarray
         int64 index of the song's bar each frame is in (-1 before the first downbeat or without bars).
+    bar_position : numpy.ndarray
+        float64 continuous bar coordinate of each frame in the song (3.5 = halfway through bar 3, counted from 0 at
+        the first downbeat), from the whole song's downbeats; -1 without bars.
     beat_in_bar : numpy.ndarray
         int64 1..beats_per_bar (1 from the downbeat on), 0 where there are no bars.
     section_starts_s : numpy.ndarray
@@ -72,6 +75,9 @@ class FrameFeatures:
         str label per section of the whole song ("A", "B", ...); a returning part has its first label.
     section_index : numpy.ndarray
         int64 index into ``section_starts_s`` / ``section_labels`` of each frame.
+    section_start_bars : numpy.ndarray
+        int64 per section of the whole song: the song's bar (index into its downbeats, as ``bar_index``) that the
+        section starts with, -1 without bars; a clip that starts inside a section still knows its first bar.
     """
 
     fps: float
@@ -96,13 +102,16 @@ class FrameFeatures:
     downbeat_times_s: np.ndarray
     beats_per_bar: int
     bar_index: np.ndarray
+    bar_position: np.ndarray
     beat_in_bar: np.ndarray
     section_starts_s: np.ndarray
     section_labels: np.ndarray
     section_index: np.ndarray
+    section_start_bars: np.ndarray
 
     PER_FRAME = ("times_s", "loudness_db", "loudness", "onset", "beat", "percussive", "harmonic", "bass", "mid",
-                 "treble", "local_beat_confidence", "downbeat", "bar_index", "beat_in_bar", "section_index")
+                 "treble", "local_beat_confidence", "downbeat", "bar_index", "bar_position", "beat_in_bar",
+                 "section_index")
     _INTS = ("bar_index", "beat_in_bar", "section_index")  # per-frame columns written as integers
 
     @property
@@ -125,7 +134,8 @@ class FrameFeatures:
                      "beat_times_s": [float(t) for t in self.beat_times_s],
                      "downbeat_times_s": [float(t) for t in self.downbeat_times_s],
                      "section_starts_s": [float(t) for t in self.section_starts_s],
-                     "section_labels": [str(x) for x in self.section_labels]}
+                     "section_labels": [str(x) for x in self.section_labels],
+                     "section_start_bars": [int(x) for x in self.section_start_bars]}
         for name in self.PER_FRAME:
             cast = int if name in self._INTS else float
             out[name] = [cast(v) for v in getattr(self, name)]
@@ -175,6 +185,7 @@ class FrameFeatures:
             fh.write(f"# downbeat_times_s: {times(self.downbeat_times_s)}\n")
             fh.write(f"# section_starts_s: {times(self.section_starts_s)}\n")
             fh.write(f"# section_labels: {' '.join(str(x) for x in self.section_labels)}\n")
+            fh.write(f"# section_start_bars: {' '.join(str(int(x)) for x in self.section_start_bars)}\n")
             writer = csv.writer(fh)
             writer.writerow(["frame", *self.PER_FRAME, "section_label", *(f"chroma_{c}" for c in PITCH_CLASSES)])
             columns = [getattr(self, n) for n in self.PER_FRAME]
@@ -280,7 +291,9 @@ def sample_features(song: SongAnalysis, *, fps: float | Fraction, start_s: float
                          mid=at(song.mid), treble=at(song.treble), beat_confidence=float(song.beat_confidence),
                          local_beat_confidence=at(song.beat_confidence_curve), downbeat=downbeat,
                          downbeat_times_s=downbeats_inside, beats_per_bar=int(song.beats_per_bar),
-                         bar_index=where.bar_index, beat_in_bar=where.beat_in_bar,
+                         bar_index=where.bar_index, bar_position=where.bar_position,
+                         beat_in_bar=where.beat_in_bar,
                          section_starts_s=np.asarray(song.section_starts_s, np.float64),
                          section_labels=np.asarray(song.section_labels, dtype=str),
-                         section_index=where.section_index)
+                         section_index=where.section_index,
+                         section_start_bars=section_start_bars(song.section_starts_s, song.downbeat_times_s))

@@ -102,11 +102,16 @@ class FramePositions:
         1 from the downbeat until the second beat of the bar, 2, 3, ... after; 0 where there are no bars.
     section_index : numpy.ndarray
         Index into the song's sections.
+    bar_position : numpy.ndarray
+        float64 bars since the song's first downbeat, continuous (3.5 = halfway through the song's fourth bar):
+        linear between the song's downbeats, at the neighbouring bar's length before the first and after the last;
+        -1 without bars. A clip reads it from the whole song's downbeats, so it counts bars exactly as the song.
     """
 
     bar_index: np.ndarray
     beat_in_bar: np.ndarray
     section_index: np.ndarray
+    bar_position: np.ndarray
 
 
 def frame_positions(times_s: np.ndarray, *, beat_times_s: np.ndarray, downbeat_times_s: np.ndarray,
@@ -139,4 +144,39 @@ def frame_positions(times_s: np.ndarray, *, beat_times_s: np.ndarray, downbeat_t
         inside = bar >= 0
         beat_in_bar[inside] = beat_idx[inside] - down_idx[bar[inside]] + 1
     section = np.maximum(np.searchsorted(np.asarray(section_starts_s, np.float64), t + eps, side="right") - 1, 0)
-    return FramePositions(bar.astype(np.int64), beat_in_bar, section.astype(np.int64))
+    return FramePositions(bar.astype(np.int64), beat_in_bar, section.astype(np.int64),
+                          bar_positions(t, np.asarray(downbeat_times_s, np.float64)))
+
+
+def bar_positions(times_s: np.ndarray, downbeat_times_s: np.ndarray) -> np.ndarray:
+    """Continuous bar coordinate of each time (see :class:`FramePositions`); -1 everywhere without downbeats."""
+    t = np.asarray(times_s, np.float64)
+    d = np.asarray(downbeat_times_s, np.float64)
+    if len(d) == 0:
+        return np.full(len(t), -1.0)
+    if len(d) == 1:
+        return np.where(t >= d[0], 0.0, -1.0)
+    index = np.arange(len(d), dtype=np.float64)
+    out = np.interp(t, d, index)
+    first, last = d[1] - d[0], d[-1] - d[-2]
+    out = np.where(t < d[0], (t - d[0]) / first, out)
+    return np.where(t > d[-1], index[-1] + (t - d[-1]) / last, out)
+
+
+def section_start_bars(section_starts_s: np.ndarray, downbeat_times_s: np.ndarray) -> np.ndarray:
+    """The song's bar each section starts with: the index of the first downbeat at or after its start.
+
+    Parameters
+    ----------
+    section_starts_s, downbeat_times_s : numpy.ndarray
+        The whole song's section starts and downbeats (seconds).
+
+    Returns
+    -------
+    numpy.ndarray
+        int64 ``[n_sections]``; -1 where the song has no bars or no downbeat follows.
+    """
+    downbeats = np.asarray(downbeat_times_s, np.float64)
+    # sections start on downbeats (up to float error); one in a stretch without beats starts with the next bar
+    index = np.searchsorted(downbeats, np.asarray(section_starts_s, np.float64) - 1e-3)
+    return np.where(index < len(downbeats), index, -1).astype(np.int64)

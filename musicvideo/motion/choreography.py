@@ -194,8 +194,17 @@ def plan_walk(curves: Any, *, n_keyframes: int, timing: str = "bars", bars_per_k
         first = int(np.clip(np.round((downbeats[0] - times[0]) * fps), 0, n - 1))
         first_bar = max(0, int(np.asarray(info.bar_index)[first])) if len(info.bar_index) == n else 0
         bars, bar_at = _bar_coordinates(times, downbeats, bar_s, first_bar)
-        # a section starts on a downbeat: its bar number is whole (without sections, bars count from the song's)
+        song_bars = info.bar_position
+        if song_bars is not None and len(song_bars) == n and np.all(song_bars >= 0) and len(info.bar_index) == n:
+            bars = np.asarray(song_bars, np.float64)  # the whole song's bar clock: a clip counts as the song does
+        # a section starts on a downbeat: its bar number is whole (without sections, bars count from the song's);
+        # the analysis knows it from the whole song's downbeats, which a clip that starts inside the section does
+        # not see (estimated from the clip's bar length only where the analysis does not say)
         start_bar = np.round(bar_at(occurrence_start_s)) if sections else np.zeros(n)
+        known = info.section_start_bars
+        if sections and known is not None and len(info.section_labels) > 0:
+            song_bar = known[np.asarray(info.section_index, np.int64)].astype(np.float64)
+            start_bar = np.where(song_bar >= 0, song_bar, start_bar)
         positions = (bars - start_bar) / per_key
         positions = _shape_segments(positions, speed, occurrence, float(bar_shaping))
         downbeat_frames = np.clip(np.round((downbeats - times[0]) * fps).astype(np.int64), 0, max(n - 1, 0))
