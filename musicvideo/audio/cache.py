@@ -19,7 +19,7 @@ import numpy as np
 from ..atomic import atomic_output
 from .features import AnalysisConfig, SongAnalysis
 
-CACHE_VERSION = 2  # bump when SongAnalysis or the analysis itself changes
+CACHE_VERSION = 3  # bump when SongAnalysis or the analysis itself changes
 ENV_VAR = "MUSICVIDEO_CACHE_DIR"
 
 
