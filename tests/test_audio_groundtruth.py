@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from musicvideo.audio import arrangement
 from musicvideo.audio import groundtruth as gt
 from musicvideo.audio.decode import AudioClip
 from musicvideo.audio.synth import _fast_fft_size
@@ -136,8 +137,8 @@ def test_kick_on_beats_1_and_3_of_groove():
 def test_syncopated_lead_comes_a_sixteenth_early_and_louder():
     name = "syncopated_lead"
     song, _ = gt._arrangement(name)
-    renderer = gt._Renderer(song)
-    gt._render_bars(renderer)
+    renderer = arrangement.Renderer(song)
+    arrangement.render_bars(renderer)
     kick, lead = renderer.stems["kick"], renderer.stems["lead"]
     assert np.sqrt(np.mean(lead ** 2)) > np.sqrt(np.mean(kick ** 2))  # louder (and far brighter)
     truth = gt.make_case(name)

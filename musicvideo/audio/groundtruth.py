@@ -5,7 +5,8 @@ Each case is a short multi-instrument arrangement (drums, bass on the chord root
 piano, a reverb send, a stereo mix) rendered from a *played* beat grid. The truth is that grid: the beat times are
 the times the drums play (after any tempo ramp, drift or humanisation), beat 1 of every bar is a downbeat, and a
 section is a run of bars with the same musical material (a repeated part keeps its label). Free-time intros and
-beatless pieces have no beats in their truth.
+beatless pieces have no beats in their truth. The renderer and the arrangement description are
+:mod:`.arrangement`; this module is the catalogue of cases and its API.
 
 ::
 
@@ -72,12 +73,14 @@ and ``fast_half_time``): ``h2_groove`` 92 BPM lo-fi; ``h2_syncopated_lead`` 146;
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
 from . import synth
+from .arrangement import (EIGHTHS_4, Kit, Part, Renderer, Song, drift_grid, mix, ramp_grid, render_free,
+                          render_song, song_truth, steady_grid)
 from .decode import AudioClip
 
 
@@ -136,348 +139,6 @@ class TruthSong:
         return AudioClip(samples=self.samples, sample_rate=self.sample_rate, path=Path(f"<truth:{self.name}>"))
 
 
-# ---------------------------------------------------------------- arrangement description
-
-EIGHTHS_4 = (0, .5, 1, 1.5, 2, 2.5, 3, 3.5)
-
-
-@dataclass(frozen=True)
-class _Kit:
-    """Drum sounds (see :mod:`.synth`) and their levels."""
-
-    kick_hz: tuple[float, float] = (150.0, 48.0)  # pitch sweep: start, end
-    kick_decay_s: float = 0.25
-    kick_click: float = 0.25
-    snare_hz: float = 190.0
-    snare_decay_s: float = 0.07
-    hat_decay_s: float = 0.018
-    open_hat_decay_s: float = 0.2
-    hat_metal: float = 0.4
-    clap: bool = False  # a clap layered on the snare
-    kick_gain: float = 0.9
-    snare_gain: float = 0.5
-    hat_gain: float = 0.25
-
-
-@dataclass(frozen=True)
-class _Part:
-    """One section's material: patterns are beat positions within the bar (0 = the downbeat)."""
-
-    label: str
-    bars: int
-    chords: tuple[tuple[int, ...], ...]  # MIDI notes per bar, cycling; the lowest note is the root
-    kick: tuple[float, ...] = (0, 2)
-    snare: tuple[float, ...] = (1, 3)
-    hats: tuple[float, ...] = EIGHTHS_4
-    open_hats: tuple[float, ...] = ()
-    bass: tuple[float, ...] = (0, 1, 2, 3)  # root notes (an octave jump on off-beat eighths)
-    comp: tuple[float, ...] = ()  # piano chord strikes
-    pad_gain: float = 0.0  # a sustained pad chord over each bar
-    lead: tuple[float, ...] = ()  # lead-synth notes (pitches: chord tones, fixed per part)
-    lead_len: float = 0.4  # lead note length in beats
-    lead_gain: float = 0.0
-    bass_gain: float = 0.45
-    comp_gain: float = 0.18
-    kit: _Kit = field(default_factory=_Kit)
-    swing: float = 0.5  # where an off-beat eighth falls within its beat (0.5 straight, 2/3 triplet swing)
-    pad_bright: float = 1.0
-    lead_square: bool = True
-    lead_harmonics: int = 12
-    lead_stab: bool = False  # the lead plays the chord (an octave up, the root doubled above) instead of a melody
-    fill_every: int = 8  # a snare fill (sixteenths on the last beat) ends every this many bars (0: never)
-    crash: bool = True  # a crash cymbal on the part's first downbeat
-    ghost_notes: tuple[float, ...] = ()  # soft snare hits between the beats
-
-
-@dataclass(frozen=True)
-class _Song:
-    """A whole arrangement: the played beat grid, the bars' parts, and the mix."""
-
-    name: str
-    sample_rate: int
-    seed: int
-    beats_per_bar: int
-    parts: tuple[_Part, ...]
-    grid_s: np.ndarray  # played time of every beat of every bar, plus the beat after the last bar
-    offbeat_jitter_s: float = 0.0  # extra timing noise of hits between beats (a human player)
-    intro_s: float = 0.0  # free-time music before the first bar (no beat truth; the whole song when no bars)
-    level: float = 0.9  # peak level of the master
-    reverb_s: float = 1.2
-    transpose: int = 0
-
-
-# ---------------------------------------------------------------- beat grids
-
-def _steady(bpm: float, n_beats: int, start_s: float = 0.0) -> np.ndarray:
-    return start_s + np.arange(n_beats + 1) * 60.0 / bpm
-
-
-def _ramp(bpm_start: float, bpm_end: float, n_beats: int, start_s: float = 0.0) -> np.ndarray:
-    """Beat times of a tempo that changes linearly beat by beat (an accelerando or ritardando)."""
-    bpm = np.linspace(bpm_start, bpm_end, n_beats)
-    return start_s + np.concatenate([[0.0], np.cumsum(60.0 / bpm)])
-
-
-def _drift(bpm: float, n_beats: int, *, depth: float, jitter_s: float, seed: int) -> np.ndarray:
-    """A live drummer: tempo wandering slowly within +-depth (two slow sines of random phase), and every beat
-    played with random timing error (Gaussian, ``jitter_s`` standard deviation)."""
-    rng = np.random.default_rng(seed)
-    k = np.arange(n_beats)
-    phase = rng.uniform(0, 2 * np.pi, 2)
-    wander = 0.7 * np.sin(2 * np.pi * k / 61.0 + phase[0]) + 0.3 * np.sin(2 * np.pi * k / 23.0 + phase[1])
-    smooth = np.concatenate([[0.0], np.cumsum(60.0 / (bpm * (1.0 + depth * wander)))])
-    return 0.08 + smooth + rng.normal(0.0, jitter_s, len(smooth))
-
-
-# ---------------------------------------------------------------- rendering
-
-class _Renderer:
-    """Renders an arrangement into stems (kick, snare, hats, bass, harm, lead), with a per-song cache of the
-    sounds and notes."""
-
-    def __init__(self, song: _Song):
-        self.song = song
-        self.sr = song.sample_rate
-        self.rng = np.random.default_rng(song.seed)
-        last = song.grid_s[-1] if len(song.grid_s) else song.intro_s
-        self.n = int(round((last + song.reverb_s + 0.8) * self.sr))
-        self.stems = {name: np.zeros(self.n) for name in ("kick", "snare", "hats", "bass", "harm", "lead")}
-        self._cache: dict = {}
-
-    def sound(self, key, make):
-        if key not in self._cache:
-            self._cache[key] = make()
-        return self._cache[key]
-
-    def note(self, kind: str, make, note: int, length_s: float, release_s: float, *, max_s: float = 3.0,
-             variant=None) -> np.ndarray:
-        """A note of ``length_s`` cut from one long rendering per pitch (``make(freq_hz, length_s)``) with a
-        linear release at its end: notes of many lengths (ramps, drift) share one synthesis."""
-        long_s = max(max_s, length_s)
-        key = (kind, note, variant, long_s if length_s > max_s else None)
-        wave = self.sound(key, lambda: make(synth.midi_hz(note), long_s + release_s))
-        n = min(int(length_s * self.sr), len(wave))
-        fade = np.clip((n - np.arange(n)) / max(release_s * self.sr, 1.0), 0.0, 1.0)  # no click at the end
-        return wave[:n] * fade
-
-    def place(self, stem: str, sound: np.ndarray, at_s: float, gain: float) -> None:
-        i = int(round(at_s * self.sr))
-        out = self.stems[stem]
-        if i < 0 or i >= len(out):
-            return
-        m = min(len(sound), len(out) - i)
-        out[i:i + m] += gain * sound[:m]
-
-    def time_at(self, beat_pos: np.ndarray) -> np.ndarray:
-        """Song time of fractional beat positions on the played grid (linear between beats; beyond the
-        ends, the nearest beat period continues)."""
-        grid = self.song.grid_s
-        k = np.arange(len(grid), dtype=float)
-        t = np.interp(beat_pos, k, grid)
-        lo, hi = beat_pos < 0, beat_pos > k[-1]
-        t[lo] = grid[0] + beat_pos[lo] * (grid[1] - grid[0])
-        t[hi] = grid[-1] + (beat_pos[hi] - k[-1]) * (grid[-1] - grid[-2])
-        return t
-
-
-def _swing(pos: np.ndarray, ratio: float) -> np.ndarray:
-    """Move off-beat eighths (fraction 0.5 of a beat) to ``ratio`` of the beat."""
-    pos = np.asarray(pos, float)
-    frac = pos - np.floor(pos)
-    return np.where(np.abs(frac - 0.5) < 1e-9, np.floor(pos) + ratio, pos)
-
-
-def _layer(a: np.ndarray, b: np.ndarray | None) -> np.ndarray:
-    """Two sounds started together (the longer sets the length)."""
-    if b is None:
-        return a
-    out = np.zeros(max(len(a), len(b)))
-    out[:len(a)] += a
-    out[:len(b)] += b
-    return out
-
-
-def _render_bars(r: _Renderer) -> None:
-    song, sr = r.song, r.sr
-    bpb = song.beats_per_bar
-    bar0 = 0
-    variants = 6  # drum hits cycle through a few noise variants (no two hits sample-identical, like a real kit)
-    for part in song.parts:
-        kit = part.kit
-        kicks = [r.sound(("kick", kit, v), lambda v=v: synth.kick_drum(
-            sr, start_hz=kit.kick_hz[0], end_hz=kit.kick_hz[1], decay_s=kit.kick_decay_s, click=kit.kick_click,
-            seed=song.seed * 31 + v)) for v in range(variants)]
-        snares = [r.sound(("snare", kit, v), lambda v=v: _layer(
-            synth.snare_drum(sr, tone_hz=kit.snare_hz, noise_decay_s=kit.snare_decay_s, seed=song.seed * 37 + v),
-            0.8 * synth.clap(sr, seed=song.seed * 41 + v) if kit.clap else None)) for v in range(variants)]
-        hats = [r.sound(("hat", kit, v), lambda v=v: synth.hihat(
-            sr, decay_s=kit.hat_decay_s, metal=kit.hat_metal, seed=song.seed * 43 + v)) for v in range(variants)]
-        crash = r.sound(("crash", kit), lambda: synth.hihat(sr, decay_s=0.7, metal=0.9, seed=song.seed * 53))
-        open_hat = r.sound(("ohat", kit), lambda: synth.hihat(sr, decay_s=kit.open_hat_decay_s,
-                                                               metal=kit.hat_metal, seed=song.seed * 47))
-        # the lead's pitches are fixed per part (chord tones), so a repeated part repeats the same melody
-        melody_rng = np.random.default_rng([song.seed, ord(part.label[0]), len(part.lead)])
-        lead_steps = melody_rng.integers(0, 3, size=(len(part.chords), max(len(part.lead), 1)))
-        lead_oct = melody_rng.integers(0, 2, size=(len(part.chords), max(len(part.lead), 1)))
-        for b in range(bar0, bar0 + part.bars):
-            chord = tuple(n + song.transpose for n in part.chords[(b - bar0) % len(part.chords)])
-            base = b * bpb
-            bar_s = float(r.time_at(np.array([base + bpb]))[0] - r.time_at(np.array([float(base)]))[0])
-
-            def hits(pattern, jitter=True):
-                pos = base + _swing(np.asarray(pattern, float), part.swing)
-                t = r.time_at(pos)
-                off = np.abs(pos - np.round(pos)) > 1e-9  # beats sit on the (played) grid; hits between get jitter
-                if jitter and song.offbeat_jitter_s and off.any():
-                    t = t + off * r.rng.normal(0.0, song.offbeat_jitter_s, len(t))
-                return t
-
-            vel = lambda: 1.0 + 0.08 * r.rng.standard_normal()  # noqa: E731  (velocity humanisation)
-            for t in hits(part.kick):
-                r.place("kick", kicks[r.rng.integers(variants)], t, kit.kick_gain * vel())
-            for t in hits(part.snare):
-                r.place("snare", snares[r.rng.integers(variants)], t, kit.snare_gain * vel())
-            for t in hits(part.ghost_notes):
-                r.place("snare", snares[r.rng.integers(variants)], t, 0.18 * kit.snare_gain * vel())
-            if part.fill_every and part.snare and kit.snare_gain and (b - bar0 + 1) % part.fill_every == 0:
-                # a fill into the next phrase: sixteenths on the last beat, louder towards the downbeat
-                fill = bpb - 1 + np.array([0.0, 0.25, 0.5, 0.75])
-                for j, t in enumerate(hits(fill)):
-                    r.place("snare", snares[r.rng.integers(variants)], t, kit.snare_gain * (0.45 + 0.2 * j) * vel())
-            if part.crash and b == bar0 and kit.kick_gain:
-                r.place("hats", crash, hits([0.0])[0], 1.6 * kit.hat_gain)
-            for j, t in enumerate(hits(part.hats)):
-                accent = 1.0 if j % 2 == 0 else 0.7
-                r.place("hats", hats[r.rng.integers(variants)], t, kit.hat_gain * accent * vel())
-            for t in hits(part.open_hats):
-                r.place("hats", open_hat, t, kit.hat_gain * 0.8 * vel())
-            # bass: the chord root, an octave down (an octave up on off-beats), until the next bass note
-            if part.bass:
-                pos = np.asarray(part.bass, float)
-                times = hits(part.bass)
-                ends = np.append(times[1:], r.time_at(np.array([base + bpb]))[0])
-                for p, t, end in zip(pos, times, ends):
-                    note = chord[0] - 12 + (12 if abs(p % 1 - 0.5) < 1e-9 else 0)
-                    length = max(end - t, 0.08) * 0.92
-                    snd = r.note("bass", lambda f, n: synth.bass_note(f, n, sr, harmonics=8), note, length, 0.02,
-                                 max_s=1.6)
-                    r.place("bass", snd, t, part.bass_gain * vel())
-            if part.pad_gain:
-                for note in chord:
-                    snd = r.note("pad", lambda f, n: synth.pad_note(
-                        2 * f, n, sr, attack_s=0.3, release_s=1e-3, brightness=part.pad_bright),
-                        note, bar_s + 0.35, 0.4, max_s=4.0, variant=part.pad_bright)
-                    r.place("harm", snd, hits([0], jitter=False)[0], part.pad_gain)
-            for t in hits(part.comp):
-                for j, note in enumerate(chord):
-                    snd = r.sound(("piano", note), lambda note=note: synth.piano_note(
-                        synth.midi_hz(note + 12), 0.9, sr, velocity=0.8, seed=note))
-                    # a strummed chord: notes 0-6 ms apart (the lowest first, on the time)
-                    r.place("harm", snd, t + 0.003 * j, part.comp_gain * vel())
-            lead_make = lambda f, n: synth.lead_note(f, n, sr, square=part.lead_square,  # noqa: E731
-                                                     harmonics=part.lead_harmonics)
-            lead_variant = (part.lead_square, part.lead_harmonics)
-            for j, t in enumerate(hits(part.lead)):
-                row = (b - bar0) % len(part.chords)
-                if part.lead_stab:
-                    notes = [n + 12 for n in chord] + [chord[0] + 24]
-                else:
-                    notes = [chord[min(lead_steps[row, j], len(chord) - 1)] + 12 + 12 * lead_oct[row, j]]
-                gain = part.lead_gain * vel() / np.sqrt(len(notes))
-                for note in notes:
-                    snd = r.note("lead", lead_make, note, part.lead_len * bar_s / bpb, 0.015, max_s=1.5,
-                                 variant=lead_variant)
-                    r.place("lead", snd, t, gain)
-        bar0 += part.bars
-
-
-def _render_free(r: _Renderer, start_s: float, end_s: float, *, chords: tuple[tuple[int, ...], ...],
-                 piano_gain: float, pad_gain: float, seed: int, mean_gap_s: float = 0.6) -> None:
-    """Rubato piano over pads between ``start_s`` and ``end_s``: note onsets at irregular (log-normal) gaps,
-    arpeggios that speed up and slow down, chords held for irregular lengths; no pulse to tap to."""
-    sr = r.sr
-    rng = np.random.default_rng(seed)
-    t, k = start_s + 0.15, 0
-    chord_edges = np.cumsum(rng.uniform(2.5, 5.5, len(chords) * 8)) + start_s
-    while t < end_s - 0.3:
-        chord = chords[int(np.searchsorted(chord_edges, t)) % len(chords)]
-        note = chord[rng.integers(len(chord))] + 12 * int(rng.integers(0, 3))
-        velocity = float(rng.uniform(0.35, 0.9))
-        snd = r.sound(("free_piano", note, round(velocity, 1)), lambda: synth.piano_note(
-            synth.midi_hz(note), 2.5, sr, velocity=round(velocity, 1), decay_s=2.0, seed=note))
-        r.place("harm", snd, t, piano_gain)
-        # log-normal gaps whose median wanders: rubato, never a steady period
-        t += float(rng.lognormal(np.log(mean_gap_s * (1.0 + 0.5 * np.sin(k / 3.7))), 0.55))
-        k += 1
-    edges = np.concatenate([[start_s], chord_edges[chord_edges < end_s], [end_s]])
-    for j, (a, b) in enumerate(zip(edges[:-1], edges[1:])):
-        length = round(b - a + 1.5, 1)
-        for note in chords[j % len(chords)]:
-            snd = r.sound(("free_pad", note, length), lambda note=note: synth.pad_note(
-                synth.midi_hz(note), length, sr, attack_s=1.2, release_s=1.5, brightness=0.6, tremolo_hz=0.13))
-            r.place("harm", snd, a, pad_gain)
-
-
-def _mix(r: _Renderer, level: float, reverb_s: float) -> np.ndarray:
-    """Stereo master: drums and bass centred, hats right, chords wide, lead left; a reverb send; peak ``level``."""
-    s = r.stems
-    pan = {"kick": 0.0, "snare": 0.05, "hats": 0.35, "bass": 0.0, "harm": 0.0, "lead": -0.25}
-    left = sum(s[k] * np.sqrt(0.5 - 0.5 * pan[k]) for k in s)
-    right = sum(s[k] * np.sqrt(0.5 + 0.5 * pan[k]) for k in s)
-    # the chords are widened by delaying one side 11 ms (Haas); the send gives snare, chords and lead a room
-    d = int(0.011 * r.sr)
-    right[d:] += 0.2 * s["harm"][:-d]
-    send = 0.35 * s["snare"] + 0.5 * s["harm"] + 0.4 * s["lead"]
-    if reverb_s > 0:
-        wet = synth.reverb(send, r.sr, decay_s=reverb_s, seed=r.song.seed, stereo=True)
-        left, right = left + 0.35 * wet[0], right + 0.35 * wet[1]
-    out = np.stack([left, right])
-    fade = int(0.5 * r.sr)  # a short fade at the very end (the tails are cut)
-    out[:, -fade:] *= np.linspace(1.0, 0.0, fade)
-    return (out * level / max(np.max(np.abs(out)), 1e-9)).astype(np.float32)
-
-
-def _truth(song: _Song) -> dict:
-    """The truth fields of a :class:`TruthSong` (all but name, samples and rate) from its arrangement: the played
-    beats of every bar, beat 1 of each bar, a section wherever the part changes (and one for a free intro)."""
-    bpb = song.beats_per_bar
-    n_bars = sum(p.bars for p in song.parts)
-    beats = np.asarray(song.grid_s[:n_bars * bpb], np.float64)
-    if not len(beats):
-        return dict(beat_times_s=beats, downbeat_times_s=beats.copy(), beats_per_bar=0,
-                    section_starts_s=np.array([0.0]), section_labels=["A"], has_beat=False)
-    starts, labels = [], []
-    if song.intro_s > 0:
-        starts, labels = [0.0], ["free intro"]
-    bar = 0
-    for part in song.parts:
-        if not labels or part.label != labels[-1]:  # a section starts where the material changes, on a downbeat
-            starts.append(float(beats[bar * bpb]))
-            labels.append(part.label)
-        bar += part.bars
-    starts[0] = 0.0
-    return dict(beat_times_s=beats, downbeat_times_s=beats[::bpb].copy(), beats_per_bar=bpb,
-                section_starts_s=np.asarray(starts, np.float64), section_labels=_relabel(labels), has_beat=True)
-
-
-def _render(song: _Song, free: dict | None = None) -> TruthSong:
-    r = _Renderer(song)
-    if free is not None:
-        _render_free(r, 0.0, song.intro_s + 0.3, **free)
-    if song.parts:
-        _render_bars(r)
-    samples = _mix(r, song.level, song.reverb_s)
-    return TruthSong(name=song.name, samples=samples, sample_rate=song.sample_rate, **_truth(song))
-
-
-def _relabel(labels: list[str]) -> list[str]:
-    """Labels as letters in order of first appearance ("verse", "chorus", "verse" -> A, B, A)."""
-    order: dict[str, str] = {}
-    for lab in labels:
-        order.setdefault(lab, chr(ord("A") + len(order)))
-    return [order[lab] for lab in labels]
-
-
 # ---------------------------------------------------------------- the cases
 
 # chord progressions (MIDI notes, root first)
@@ -490,145 +151,144 @@ _WALTZ = ((50, 54, 57), (55, 59, 62), (57, 61, 64), (50, 54, 57), (47, 50, 54), 
           (50, 54, 57))
 _AMBIENT = ((45, 52, 57, 64), (41, 48, 57, 60), (43, 50, 55, 62), (40, 47, 55, 59))
 
-_ROCK_KIT = _Kit()
-_TIGHT_KIT = _Kit(kick_hz=(180.0, 55.0), kick_decay_s=0.18, kick_click=0.4, snare_hz=220.0, snare_decay_s=0.05,
-                  hat_decay_s=0.012, hat_metal=0.6, kick_gain=0.85, snare_gain=0.45, hat_gain=0.22)
-_EDM_KIT = _Kit(kick_hz=(200.0, 45.0), kick_decay_s=0.3, kick_click=0.15, snare_hz=200.0, snare_decay_s=0.09,
-                clap=True, hat_decay_s=0.02, kick_gain=1.0, snare_gain=0.4, hat_gain=0.2)
-_JAZZ_KIT = _Kit(kick_hz=(110.0, 60.0), kick_decay_s=0.15, kick_click=0.1, snare_hz=240.0, snare_decay_s=0.05,
-                 hat_decay_s=0.035, hat_metal=0.8, kick_gain=0.6, snare_gain=0.3, hat_gain=0.3)
-_LOFI_KIT = _Kit(kick_hz=(120.0, 52.0), kick_decay_s=0.22, kick_click=0.05, snare_hz=170.0, snare_decay_s=0.11,
-                 hat_decay_s=0.025, hat_metal=0.2, kick_gain=0.8, snare_gain=0.55, hat_gain=0.18)
+_ROCK_KIT = Kit()
+_TIGHT_KIT = Kit(kick_hz=(180.0, 55.0), kick_decay_s=0.18, kick_click=0.4, snare_hz=220.0, snare_decay_s=0.05,
+                 hat_decay_s=0.012, hat_metal=0.6, kick_gain=0.85, snare_gain=0.45, hat_gain=0.22)
+_EDM_KIT = Kit(kick_hz=(200.0, 45.0), kick_decay_s=0.3, kick_click=0.15, snare_hz=200.0, snare_decay_s=0.09,
+               clap=True, hat_decay_s=0.02, kick_gain=1.0, snare_gain=0.4, hat_gain=0.2)
+_JAZZ_KIT = Kit(kick_hz=(110.0, 60.0), kick_decay_s=0.15, kick_click=0.1, snare_hz=240.0, snare_decay_s=0.05,
+                hat_decay_s=0.035, hat_metal=0.8, kick_gain=0.6, snare_gain=0.3, hat_gain=0.3)
+_LOFI_KIT = Kit(kick_hz=(120.0, 52.0), kick_decay_s=0.22, kick_click=0.05, snare_hz=170.0, snare_decay_s=0.11,
+                hat_decay_s=0.025, hat_metal=0.2, kick_gain=0.8, snare_gain=0.55, hat_gain=0.18)
 # a club kit: long, deep kick with little beater click, clap on the snare, short bright hats
-_CLUB_KIT = _Kit(kick_hz=(170.0, 42.0), kick_decay_s=0.34, kick_click=0.08, snare_hz=210.0, snare_decay_s=0.08,
-                 clap=True, hat_decay_s=0.015, hat_metal=0.5, kick_gain=0.95, snare_gain=0.42, hat_gain=0.21)
+_CLUB_KIT = Kit(kick_hz=(170.0, 42.0), kick_decay_s=0.34, kick_click=0.08, snare_hz=210.0, snare_decay_s=0.08,
+                clap=True, hat_decay_s=0.015, hat_metal=0.5, kick_gain=0.95, snare_gain=0.42, hat_gain=0.21)
 
 
-def _beats_for(parts: tuple[_Part, ...], bpb: int) -> int:
+def _beats_for(parts: tuple[Part, ...], bpb: int) -> int:
     return sum(p.bars for p in parts) * bpb
 
 
 def _groove(name, *, bpm, sr, seed, chords, kit, transpose=0, level=0.85, bars=20, comp=(0, 1.5, 2.5),
-            pad=0.0, start_s=0.05) -> _Song:
-    part = _Part("A", bars, chords, kit=kit, comp=comp, pad_gain=pad, bass=(0, 1, 1.5, 2, 3),
-                 ghost_notes=(1.75, 3.25))
-    return _Song(name, sr, seed, 4, (part,), _steady(bpm, _beats_for((part,), 4), start_s), level=level,
-                 transpose=transpose)
+            pad=0.0, start_s=0.05) -> Song:
+    part = Part("A", bars, chords, kit=kit, comp=comp, pad_gain=pad, bass=(0, 1, 1.5, 2, 3),
+                ghost_notes=(1.75, 3.25))
+    return Song(name, sr, seed, 4, (part,), steady_grid(bpm, _beats_for((part,), 4), start_s), level=level,
+                transpose=transpose)
 
 
 def _syncopated(name, *, bpm, sr, seed, chords, kit, lead_gain, transpose=0, level=0.9, bars=24,
-                lead=(0.75, 1.75, 2.75, 3.75), stab=False, kick_click=0.1) -> _Song:
+                lead=(0.75, 1.75, 2.75, 3.75), stab=False, kick_click=0.1) -> Song:
     # the lead (a bright saw) anticipates every beat by a sixteenth and is the loudest thing in the mix: it rules
     # the full-band onset envelope; kick and bass are on the beat, the kick's beater click soft, the snare on 2
     # and 4 soft, the hats on the off-beat eighths
     quiet = replace(kit, snare_gain=kit.snare_gain * 0.6, hat_gain=kit.hat_gain * 0.7, kick_click=kick_click)
-    part = _Part("A", bars, chords, kit=quiet, kick=(0, 1, 2, 3), bass=(0, 2), lead=lead, lead_len=0.45,
-                 lead_gain=lead_gain, pad_gain=0.05, hats=(0.5, 1.5, 2.5, 3.5), lead_square=False,
-                 lead_harmonics=24, lead_stab=stab)
-    return _Song(name, sr, seed, 4, (part,), _steady(bpm, _beats_for((part,), 4), 0.1), level=level,
-                 transpose=transpose, reverb_s=0.9)
+    part = Part("A", bars, chords, kit=quiet, kick=(0, 1, 2, 3), bass=(0, 2), lead=lead, lead_len=0.45,
+                lead_gain=lead_gain, pad_gain=0.05, hats=(0.5, 1.5, 2.5, 3.5), lead_square=False,
+                lead_harmonics=24, lead_stab=stab)
+    return Song(name, sr, seed, 4, (part,), steady_grid(bpm, _beats_for((part,), 4), 0.1), level=level,
+                transpose=transpose, reverb_s=0.9)
 
 
-def _offbeat(name, *, bpm, sr, seed, chords, kit, stab_gain, transpose=0, bars=24) -> _Song:
+def _offbeat(name, *, bpm, sr, seed, chords, kit, stab_gain, transpose=0, bars=24) -> Song:
     # ska / reggae-pop: a bright, short chord stab ("skank") on every off-beat eighth is the loudest onset; the
     # beat is carried by a softer kick on 1 and 3, the snare on 2 and 4, hats and a walking bass on the beats
-    part = _Part("A", bars, chords, kit=replace(kit, hat_gain=kit.hat_gain * 0.8), kick=(0, 2), snare=(1, 3),
-                 hats=(0, 1, 2, 3), bass=(0, 1, 2, 3), lead=(0.5, 1.5, 2.5, 3.5), lead_len=0.22,
-                 lead_gain=stab_gain, lead_stab=True, lead_square=False, lead_harmonics=16, pad_gain=0.03)
-    return _Song(name, sr, seed, 4, (part,), _steady(bpm, _beats_for((part,), 4), 0.07), transpose=transpose,
-                 level=0.85, reverb_s=0.8)
+    part = Part("A", bars, chords, kit=replace(kit, hat_gain=kit.hat_gain * 0.8), kick=(0, 2), snare=(1, 3),
+                hats=(0, 1, 2, 3), bass=(0, 1, 2, 3), lead=(0.5, 1.5, 2.5, 3.5), lead_len=0.22,
+                lead_gain=stab_gain, lead_stab=True, lead_square=False, lead_harmonics=16, pad_gain=0.03)
+    return Song(name, sr, seed, 4, (part,), steady_grid(bpm, _beats_for((part,), 4), 0.07), transpose=transpose,
+                level=0.85, reverb_s=0.8)
 
 
-def _breakdown_song(name, *, bpm, sr, seed, chords, kit, comp, transpose=0, bars=(8, 4, 8)) -> _Song:
+def _breakdown_song(name, *, bpm, sr, seed, chords, kit, comp, transpose=0, bars=(8, 4, 8)) -> Song:
     # a groove, a breakdown without drums (pads, bass on the downbeats, piano chords: the beat goes on, so does
     # the truth), the groove again: sections A B A
-    groove = _Part("groove", bars[0], chords, kit=kit, comp=(0, 1.5, 2.5), bass=(0, 1, 1.5, 2, 3),
-                   ghost_notes=(1.75,))
-    breakdown = _Part("breakdown", bars[1], chords[::-1], kit=kit, kick=(), snare=(), hats=(), bass=(0,),
-                      comp=comp, comp_gain=0.14, pad_gain=0.1, pad_bright=0.7, crash=False)
+    groove = Part("groove", bars[0], chords, kit=kit, comp=(0, 1.5, 2.5), bass=(0, 1, 1.5, 2, 3),
+                  ghost_notes=(1.75,))
+    breakdown = Part("breakdown", bars[1], chords[::-1], kit=kit, kick=(), snare=(), hats=(), bass=(0,),
+                     comp=comp, comp_gain=0.14, pad_gain=0.1, pad_bright=0.7, crash=False)
     again = replace(groove, bars=bars[2])
     parts = (groove, breakdown, again)
-    return _Song(name, sr, seed, 4, parts, _steady(bpm, _beats_for(parts, 4), 0.06), transpose=transpose,
-                 level=0.85)
+    return Song(name, sr, seed, 4, parts, steady_grid(bpm, _beats_for(parts, 4), 0.06), transpose=transpose,
+                level=0.85)
 
 
-def _half_time(name, *, bpm, sr, seed, chords, kit, transpose=0, bars=20) -> _Song:
-    part = _Part("A", bars, chords, kit=kit, kick=(0, 2.5), snare=(2,), bass=(0, 2.5), pad_gain=0.09,
-                 hats=EIGHTHS_4)
-    return _Song(name, sr, seed, 4, (part,), _steady(bpm, _beats_for((part,), 4), 0.08), transpose=transpose,
-                 level=0.8)
+def _half_time(name, *, bpm, sr, seed, chords, kit, transpose=0, bars=20) -> Song:
+    part = Part("A", bars, chords, kit=kit, kick=(0, 2.5), snare=(2,), bass=(0, 2.5), pad_gain=0.09,
+                hats=EIGHTHS_4)
+    return Song(name, sr, seed, 4, (part,), steady_grid(bpm, _beats_for((part,), 4), 0.08), transpose=transpose,
+                level=0.8)
 
 
-def _swing_song(name, *, bpm, sr, seed, chords, kit, ratio, transpose=0, bars=16) -> _Song:
-    part = _Part("A", bars, chords, kit=kit, kick=(0, 2), snare=(1, 3), hats=(0, 1, 1.5, 2, 3, 3.5),
-                 bass=(0, 0.5, 1, 1.5, 2, 2.5, 3, 3.5), comp=(1, 3), comp_gain=0.14, swing=ratio, bass_gain=0.35)
-    return _Song(name, sr, seed, 4, (part,), _steady(bpm, _beats_for((part,), 4), 0.12), transpose=transpose,
-                 level=0.75, offbeat_jitter_s=0.004)
+def _swing_song(name, *, bpm, sr, seed, chords, kit, ratio, transpose=0, bars=16) -> Song:
+    part = Part("A", bars, chords, kit=kit, kick=(0, 2), snare=(1, 3), hats=(0, 1, 1.5, 2, 3, 3.5),
+                bass=(0, 0.5, 1, 1.5, 2, 2.5, 3, 3.5), comp=(1, 3), comp_gain=0.14, swing=ratio, bass_gain=0.35)
+    return Song(name, sr, seed, 4, (part,), steady_grid(bpm, _beats_for((part,), 4), 0.12), transpose=transpose,
+                level=0.75, offbeat_jitter_s=0.004)
 
 
-def _waltz(name, *, bpm, sr, seed, chords, kit, transpose=0, bars=28) -> _Song:
+def _waltz(name, *, bpm, sr, seed, chords, kit, transpose=0, bars=28) -> Song:
     # oom-pah-pah: kick and bass on 1, chords (piano) on 2 and 3, hats on every beat, a light snare on 3
-    part = _Part("A", bars, chords, kit=replace(kit, snare_gain=kit.snare_gain * 0.5), kick=(0,), snare=(2,),
-                 hats=(0, 1, 2), bass=(0,), comp=(1, 2), comp_gain=0.2, pad_gain=0.05)
-    return _Song(name, sr, seed, 3, (part,), _steady(bpm, _beats_for((part,), 3), 0.06), transpose=transpose,
-                 level=0.8)
+    part = Part("A", bars, chords, kit=replace(kit, snare_gain=kit.snare_gain * 0.5), kick=(0,), snare=(2,),
+                hats=(0, 1, 2), bass=(0,), comp=(1, 2), comp_gain=0.2, pad_gain=0.05)
+    return Song(name, sr, seed, 3, (part,), steady_grid(bpm, _beats_for((part,), 3), 0.06), transpose=transpose,
+                level=0.8)
 
 
-def _tempo_ramp(name, *, bpm0, bpm1, sr, seed, chords, kit, transpose=0, bars=24) -> _Song:
-    part = _Part("A", bars, chords, kit=kit, comp=(0, 2), bass=(0, 1, 2, 3), pad_gain=0.05)
-    return _Song(name, sr, seed, 4, (part,), _ramp(bpm0, bpm1, _beats_for((part,), 4), 0.05),
-                 transpose=transpose, level=0.85)
+def _tempo_ramp(name, *, bpm0, bpm1, sr, seed, chords, kit, transpose=0, bars=24) -> Song:
+    part = Part("A", bars, chords, kit=kit, comp=(0, 2), bass=(0, 1, 2, 3), pad_gain=0.05)
+    return Song(name, sr, seed, 4, (part,), ramp_grid(bpm0, bpm1, _beats_for((part,), 4), 0.05),
+                transpose=transpose, level=0.85)
 
 
-def _free_intro(name, *, intro_s, bpm, sr, seed, chords, kit, transpose=0, bars=18) -> tuple[_Song, dict]:
-    part = _Part("B", bars, chords, kit=kit, comp=(0, 1.5, 3), pad_gain=0.05)
-    song = _Song(name, sr, seed, 4, (part,), _steady(bpm, _beats_for((part,), 4), intro_s), intro_s=intro_s,
-                 transpose=transpose, level=0.85)
+def _free_intro(name, *, intro_s, bpm, sr, seed, chords, kit, transpose=0, bars=18) -> tuple[Song, dict]:
+    part = Part("B", bars, chords, kit=kit, comp=(0, 1.5, 3), pad_gain=0.05)
+    song = Song(name, sr, seed, 4, (part,), steady_grid(bpm, _beats_for((part,), 4), intro_s), intro_s=intro_s,
+                transpose=transpose, level=0.85)
     free = dict(chords=tuple(tuple(n + transpose for n in c) for c in chords), piano_gain=0.35, pad_gain=0.06,
                 seed=seed + 1000)
     return song, free
 
 
-def _drift_song(name, *, bpm, depth, jitter_s, sr, seed, chords, kit, transpose=0, bars=24) -> _Song:
-    part = _Part("A", bars, chords, kit=kit, comp=(0, 2.5), bass=(0, 1, 2, 3), open_hats=(3.5,),
-                 hats=(0, .5, 1, 1.5, 2, 2.5, 3))
-    return _Song(name, sr, seed, 4, (part,), _drift(bpm, _beats_for((part,), 4), depth=depth, jitter_s=jitter_s,
-                                                    seed=seed), offbeat_jitter_s=jitter_s * 0.6,
-                 transpose=transpose, level=0.8)
+def _drift_song(name, *, bpm, depth, jitter_s, sr, seed, chords, kit, transpose=0, bars=24) -> Song:
+    part = Part("A", bars, chords, kit=kit, comp=(0, 2.5), bass=(0, 1, 2, 3), open_hats=(3.5,),
+                hats=(0, .5, 1, 1.5, 2, 2.5, 3))
+    grid = drift_grid(bpm, _beats_for((part,), 4), depth=depth, jitter_s=jitter_s, seed=seed)
+    return Song(name, sr, seed, 4, (part,), grid, offbeat_jitter_s=jitter_s * 0.6, transpose=transpose, level=0.8)
 
 
-def _dj_change(name, *, bpm0, bpm1, sr, seed, chords0, chords1, kit0, kit1, bars=(16, 16)) -> _Song:
+def _dj_change(name, *, bpm0, bpm1, sr, seed, chords0, chords1, kit0, kit1, bars=(16, 16)) -> Song:
     # track 1, then a hard cut to track 2 on what would have been track 1's next downbeat (another key, kit, tempo)
-    a = _Part("A", bars[0], chords0, kit=kit0, kick=(0, 1, 2, 3), open_hats=(0.5, 1.5, 2.5, 3.5),
-              hats=(0, 1, 2, 3), bass=(0.5, 1.5, 2.5, 3.5), pad_gain=0.06)
-    b = _Part("B", bars[1], chords1, kit=kit1, comp=(0, 1.5, 3), bass=(0, 1, 1.5, 2, 3), pad_gain=0.0)
-    first = _steady(bpm0, bars[0] * 4, 0.04)
-    second = _steady(bpm1, bars[1] * 4, first[-1])
-    return _Song(name, sr, seed, 4, (a, b), np.concatenate([first[:-1], second]), level=0.85)
+    a = Part("A", bars[0], chords0, kit=kit0, kick=(0, 1, 2, 3), open_hats=(0.5, 1.5, 2.5, 3.5),
+             hats=(0, 1, 2, 3), bass=(0.5, 1.5, 2.5, 3.5), pad_gain=0.06)
+    b = Part("B", bars[1], chords1, kit=kit1, comp=(0, 1.5, 3), bass=(0, 1, 1.5, 2, 3), pad_gain=0.0)
+    first = steady_grid(bpm0, bars[0] * 4, 0.04)
+    second = steady_grid(bpm1, bars[1] * 4, first[-1])
+    return Song(name, sr, seed, 4, (a, b), np.concatenate([first[:-1], second]), level=0.85)
 
 
 def _verse_chorus(name, *, bpm, sr, seed, form, verse_chords, chorus_chords, kit, intro_chords=None,
-                  transpose=0, bars=8) -> _Song:
+                  transpose=0, bars=8) -> Song:
     """Verse: piano, closed hats, kick 1 and 3, soft snare, quarter-note bass. Chorus: another progression, a
     bright saw pad and a lead, four-on-the-floor kick, clap-snare, open hats off the beat, eighth-note bass."""
-    verse = _Part("verse", bars, verse_chords, kit=kit, comp=(0, 1.5, 2.5), comp_gain=0.2, bass=(0, 1, 2, 3),
-                  snare=(1, 3), kick=(0, 2, 2.5), hats=EIGHTHS_4)
-    chorus = _Part("chorus", bars, chorus_chords, kit=replace(kit, clap=True, kick_gain=kit.kick_gain * 1.1,
-                                                              snare_gain=kit.snare_gain * 1.2),
-                   kick=(0, 1, 2, 3), snare=(1, 3), hats=(0, 1, 2, 3), open_hats=(0.5, 1.5, 2.5, 3.5),
-                   bass=EIGHTHS_4, pad_gain=0.1, pad_bright=2.5, lead=(0, 1.5, 2, 3), lead_len=0.9,
-                   lead_gain=0.12, lead_square=False, bass_gain=0.5)
-    intro = _Part("intro", 4, intro_chords or verse_chords, kit=replace(kit, kick_gain=0.45, snare_gain=0.0),
-                  kick=(0,), snare=(),
-                  hats=(0, 1, 2, 3), bass=(0,), pad_gain=0.1, pad_bright=0.6)
+    verse = Part("verse", bars, verse_chords, kit=kit, comp=(0, 1.5, 2.5), comp_gain=0.2, bass=(0, 1, 2, 3),
+                 snare=(1, 3), kick=(0, 2, 2.5), hats=EIGHTHS_4)
+    chorus = Part("chorus", bars, chorus_chords, kit=replace(kit, clap=True, kick_gain=kit.kick_gain * 1.1,
+                                                             snare_gain=kit.snare_gain * 1.2),
+                  kick=(0, 1, 2, 3), snare=(1, 3), hats=(0, 1, 2, 3), open_hats=(0.5, 1.5, 2.5, 3.5),
+                  bass=EIGHTHS_4, pad_gain=0.1, pad_bright=2.5, lead=(0, 1.5, 2, 3), lead_len=0.9,
+                  lead_gain=0.12, lead_square=False, bass_gain=0.5)
+    intro = Part("intro", 4, intro_chords or verse_chords, kit=replace(kit, kick_gain=0.45, snare_gain=0.0),
+                 kick=(0,), snare=(),
+                 hats=(0, 1, 2, 3), bass=(0,), pad_gain=0.1, pad_bright=0.6)
     parts = tuple({"I": intro, "A": verse, "B": chorus}[c] for c in form)
-    return _Song(name, sr, seed, 4, parts, _steady(bpm, _beats_for(parts, 4), 0.05), transpose=transpose,
-                 level=0.9)
+    return Song(name, sr, seed, 4, parts, steady_grid(bpm, _beats_for(parts, 4), 0.05), transpose=transpose,
+                level=0.9)
 
 
 def _beatless_pad(name, *, sr, seed, duration_s, chords, transpose=0) -> TruthSong:
     """Ambient pads: long overlapping chords with slow swells (2-4 s attacks), a little filtered wind."""
-    r = _Renderer(_Song(name, sr, seed, 0, (), np.zeros(0), intro_s=duration_s - 1.5, reverb_s=3.0, level=0.6))
+    r = Renderer(Song(name, sr, seed, 0, (), np.zeros(0), intro_s=duration_s - 1.5, reverb_s=3.0, level=0.6))
     rng = np.random.default_rng(seed)
     t = 0.0
     j = 0
@@ -651,7 +311,7 @@ def _beatless_pad(name, *, sr, seed, duration_s, chords, transpose=0) -> TruthSo
 def _drone(name, *, sr, seed, duration_s, root) -> TruthSong:
     """A drone: root, fifth and octave held for the whole piece, slowly beating and swelling, brightness
     drifting (no onsets after the first few seconds)."""
-    r = _Renderer(_Song(name, sr, seed, 0, (), np.zeros(0), intro_s=duration_s - 1.5, reverb_s=2.5, level=0.5))
+    r = Renderer(Song(name, sr, seed, 0, (), np.zeros(0), intro_s=duration_s - 1.5, reverb_s=2.5, level=0.5))
     n = r.n
     t = np.arange(n) / sr
     swell = np.clip(t / 4.0, 0, 1) * (0.75 + 0.25 * np.sin(2 * np.pi * t / 17.0))
@@ -667,18 +327,24 @@ def _drone(name, *, sr, seed, duration_s, root) -> TruthSong:
 
 def _rubato_piano(name, *, sr, seed, duration_s, chords, transpose=0) -> TruthSong:
     """Solo piano in free time: irregular note onsets, no pulse."""
-    r = _Renderer(_Song(name, sr, seed, 0, (), np.zeros(0), intro_s=duration_s - 1.5, reverb_s=2.0, level=0.7))
-    _render_free(r, 0.0, duration_s - 2.0, chords=tuple(tuple(n + transpose for n in c) for c in chords),
-                 piano_gain=0.5, pad_gain=0.0, seed=seed, mean_gap_s=0.45)
+    r = Renderer(Song(name, sr, seed, 0, (), np.zeros(0), intro_s=duration_s - 1.5, reverb_s=2.0, level=0.7))
+    render_free(r, 0.0, duration_s - 2.0, chords=tuple(tuple(n + transpose for n in c) for c in chords),
+                piano_gain=0.5, pad_gain=0.0, seed=seed, mean_gap_s=0.45)
     return _render_song_free(r, name)
 
 
-def _render_song_free(r: _Renderer, name: str) -> TruthSong:
-    samples = _mix(r, r.song.level, r.song.reverb_s)
-    return TruthSong(name=name, samples=samples, sample_rate=r.sr, **_truth(r.song))
+def _render(song: Song, free: dict | None = None) -> TruthSong:
+    """Render an arrangement (and its free-time intro) as a :class:`TruthSong` with the truth it plays."""
+    samples = render_song(song, free)
+    return TruthSong(name=song.name, samples=samples, sample_rate=song.sample_rate, **song_truth(song))
 
 
-def _arrangement(name: str) -> tuple[_Song, dict | None] | None:
+def _render_song_free(r: Renderer, name: str) -> TruthSong:
+    samples = mix(r, r.song.level, r.song.reverb_s)
+    return TruthSong(name=name, samples=samples, sample_rate=r.sr, **song_truth(r.song))
+
+
+def _arrangement(name: str) -> tuple[Song, dict | None] | None:
     """The arrangement of each metered case (tempo, key, kit, seed, sample rate) and its free-time intro, if any;
     None for a beatless case or an unknown name."""
     S, L = 22050, 44100
@@ -773,11 +439,11 @@ _BEATLESS = ("beatless_pad", "ho_beatless_pad", "ho_drone", "ho_rubato_piano", "
 def _case_truth(name: str) -> dict:
     """The truth fields of a case without synthesizing it (for fast checks of the truth itself)."""
     if name in _BEATLESS:
-        return _truth(_Song(name, 22050, 0, 0, (), np.zeros(0)))
+        return song_truth(Song(name, 22050, 0, 0, (), np.zeros(0)))
     arrangement = _arrangement(name)
     if arrangement is None:
         raise KeyError(f"unknown ground-truth case {name!r}")
-    return _truth(arrangement[0])
+    return song_truth(arrangement[0])
 
 
 def _build(name: str) -> TruthSong:
