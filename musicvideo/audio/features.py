@@ -23,9 +23,8 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
-from ..errors import AudioError, ConfigError, OutputError, require_file
+from ..errors import AudioError, ConfigError
 from .decode import AudioClip
-from .timing import frame_times
 
 SILENCE_DB = -120.0  # loudness_db of digital silence (dBFS would be -inf)
 PITCH_CLASSES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
