@@ -295,13 +295,38 @@ def _interior_corr(a: torch.Tensor, b: torch.Tensor, crop: int) -> float:
     return float((a * b).sum() / (a.norm() * b.norm()))
 
 
-def test_translation_equivariance_loosely():
-    """The paper's promise, loosely: moving the input by 1 output pixel moves the image by 1 pixel (-T)."""
-    G = _generator(img_resolution=32, num_layers=6, channel_base=512, channel_max=16, margin_size=4)
+def _equivariance_generator(radial: bool) -> StyleGAN3Generator:
+    return _generator(img_resolution=32, num_layers=6, channel_base=512, channel_max=16, margin_size=4, radial=radial)
+
+
+@pytest.mark.parametrize("radial", [False, True])
+def test_translation_equivariance(radial):
+    """The paper's promise, loosely: moving the input by 2 pixels, or by half a pixel, moves the image the same.
+
+    NVlabs' convention: ``transform = inv(make_transform(translate=t))`` moves the content by +t (image units; the
+    image spans one unit, so one pixel is 1 / img_resolution).
+    """
+    G = _equivariance_generator(radial)
     ws = G.mapping(torch.randn(1, 8))
     ref = G.synthesis(ws)
-    px = 1 / G.img_resolution  # the image spans one unit of input coordinates
+    px = 1 / G.img_resolution
     moved = G.synthesis(ws, transform=torch.linalg.inv(make_transform(translate=(2 * px, 0))))
     good = _interior_corr(moved[..., 2:], ref[..., :-2], crop=4)
-    unshifted = _interior_corr(moved, ref, crop=4)
-    assert good > 0.95 and good > unshifted
+    wrong_way = _interior_corr(moved[..., :-2], ref[..., 2:], crop=4)
+    assert good > 0.999 and good > wrong_way + 0.01
+    # Half a pixel down: compare with the reference shifted by half a sample (Fourier shift along y).
+    half = G.synthesis(ws, transform=torch.linalg.inv(make_transform(translate=(0, 0.5 * px))))
+    spectrum = np.fft.fft(ref.numpy(), axis=-2)
+    k = np.fft.fftfreq(ref.shape[-2])[:, None]
+    corr = {s: _interior_corr(half, torch.tensor(np.real(np.fft.ifft(spectrum * np.exp(-2j * np.pi * k * s), axis=-2))),
+                              crop=4) for s in (0.5, -0.5)}
+    assert corr[0.5] > 0.998 and corr[0.5] > corr[-0.5]
+
+
+def test_rotation_equivariance_r():
+    """-R: turning the input by 90 degrees turns the image by 90 degrees (counter-clockwise as displayed)."""
+    G = _equivariance_generator(radial=True)
+    ws = G.mapping(torch.randn(1, 8))
+    ref = G.synthesis(ws)
+    rot = G.synthesis(ws, transform=torch.linalg.inv(make_transform(angle_deg=90)))
+    assert _interior_corr(rot, torch.rot90(ref, 1, dims=(-2, -1)), crop=4) > 0.999
