@@ -145,6 +145,17 @@ def test_filtered_lrelu_equals_direct_formula(radial, up, down, pad):
     assert np.abs(want).max() > 0.5  # the clamp and lrelu were exercised on non-trivial values
 
 
+def test_filtered_lrelu_2d_up_filter_equals_separable():
+    """The polyphase separable path and the plain zero-insertion path (a 2-D up filter) agree."""
+    torch.manual_seed(0)
+    x, b = torch.randn(2, 3, 6, 5), torch.randn(3)
+    fu = design_lowpass_filter(numtaps=12, cutoff=3.0, width=4.0, fs=32.0)
+    fd = design_lowpass_filter(numtaps=12, cutoff=4.0, width=4.0, fs=32.0)
+    kw = dict(fd=fd, b=b, up=2, down=2, padding=(7, 4, -1, 9), clamp=1.0)
+    torch.testing.assert_close(filtered_lrelu(x, fu=fu, **kw), filtered_lrelu(x, fu=torch.outer(fu, fu), **kw),
+                               atol=1e-6, rtol=0)
+
+
 def test_filtered_lrelu_torgb_is_bias_and_clamp():
     x = torch.randn(1, 3, 5, 5) * 400
     b = torch.tensor([1.0, -2.0, 3.0])

@@ -141,6 +141,48 @@ def _fir(x: torch.Tensor, f: torch.Tensor | None, *, gain: float = 1.0, down: in
     return F.conv2d(x, k, stride=down, groups=channels)
 
 
+def _window(x: torch.Tensor, dim: int, start: int, length: int) -> torch.Tensor:
+    """``x`` along ``dim`` from ``start`` for ``length`` samples, zeros where that runs outside ``x``."""
+    size = x.shape[dim]
+    before, after = max(-start, 0), max(start + length - size, 0)
+    if before or after:
+        pad = [0, 0] * (x.ndim - 1 - dim % x.ndim) + [before, after]
+        x = F.pad(x, pad)
+        start += before
+    return x.narrow(dim, start, length)
+
+
+def _upfir_axis(x: torch.Tensor, f: torch.Tensor, up: int, pad0: int, pad1: int, dim: int) -> torch.Tensor:
+    """Zero insertion by ``up``, padding (pad0, pad1) and valid convolution with the 1-D ``f`` along ``dim``
+    (3 = width, 2 = height), computed polyphase: ``up`` short convolutions on the input-rate samples, interleaved.
+
+    Output sample m is sample ``m - pad0 + K - 1`` of the full convolution of the zero-inserted input with ``f``,
+    and phase r of that full convolution is the input convolved with the taps ``f[r::up]``.
+    """
+    batch, channels = x.shape[:2]
+    length, taps = x.shape[dim], f.shape[0]
+    out_len = length * up + pad0 + pad1 - taps + 1
+    if up == 1:
+        phases = f[None]
+    else:
+        assert taps % up == 0, f"{taps} taps is not a multiple of the up-sampling factor {up}"
+        phases = f.reshape(-1, up).t()                          # [up, K/up]: phase r = f[r::up]
+    t = phases.shape[1]
+    k = phases.flip(1).to(x.dtype).repeat(channels, 1)         # [C * up, T], flipped: a true convolution
+    if dim == 3:
+        x = F.conv2d(F.pad(x, [t - 1, t - 1]), k[:, None, None, :], groups=channels)  # [B, C*up, H, L+T-1]
+        full = x.reshape(batch, channels, up, x.shape[2], -1).permute(0, 1, 3, 4, 2).reshape(batch, channels, x.shape[2], -1)
+    else:
+        x = F.conv2d(F.pad(x, [0, 0, t - 1, t - 1]), k[:, None, :, None], groups=channels)  # [B, C*up, L+T-1, W]
+        full = x.reshape(batch, channels, up, -1, x.shape[3]).permute(0, 1, 3, 2, 4).reshape(batch, channels, -1, x.shape[3])
+    return _window(full, dim, taps - 1 - pad0, out_len)
+
+
+def _can_modify(x: torch.Tensor) -> bool:
+    """In-place updates are safe for fresh intermediates when no autograd graph needs the old values."""
+    return not (torch.is_grad_enabled() and x.requires_grad)
+
+
 def filtered_lrelu(x: torch.Tensor, *,
                    fu: torch.Tensor | None = None,   # up-sampling filter, [k] (separable) or [k, k], None = identity
                    fd: torch.Tensor | None = None,   # down-sampling filter, [k] or [k, k] (radial), None = identity
@@ -155,24 +197,33 @@ def filtered_lrelu(x: torch.Tensor, *,
     """NVlabs' filtered leaky ReLU in stock torch ops, with the semantics of their reference implementation:
     bias, up-sample (zero insertion, pad, FIR with gain ``up**2``), leaky ReLU times ``gain`` and clamped, then
     FIR and keep every ``down``-th sample.
+
+    A separable up-sampling filter runs polyphase, one axis at a time (no multiplications by inserted zeros).
     """
     assert x.ndim == 4, f"x must be [B, C, H, W], got {tuple(x.shape)}"
     if b is not None:
         x = x + b.to(x.dtype).reshape(1, -1, 1, 1)
-    batch, channels, h, w = x.shape
-    if up > 1:
-        y = x.new_zeros([batch, channels, h * up, w * up])
-        y[:, :, ::up, ::up] = x
-        x = y
     px0, px1, py0, py1 = (int(p) for p in padding)
-    x = F.pad(x, [max(px0, 0), max(px1, 0), max(py0, 0), max(py1, 0)])
-    x = x[:, :, max(-py0, 0):x.shape[2] - max(-py1, 0), max(-px0, 0):x.shape[3] - max(-px1, 0)]
-    x = _fir(x, fu, gain=float(up**2))
-    x = torch.where(x >= 0, x, x * slope) if slope != 1 else x
+    if fu is not None and fu.ndim == 1:
+        fu = fu * up  # gain up**2 split over the two axes
+        x = _upfir_axis(x, fu, up, px0, px1, dim=3)
+        x = _upfir_axis(x, fu, up, py0, py1, dim=2)
+    else:
+        batch, channels, h, w = x.shape
+        if up > 1:
+            y = x.new_zeros([batch, channels, h * up, w * up])
+            y[:, :, ::up, ::up] = x
+            x = y
+        x = F.pad(x, [max(px0, 0), max(px1, 0), max(py0, 0), max(py1, 0)])
+        x = x[:, :, max(-py0, 0):x.shape[2] - max(-py1, 0), max(-px0, 0):x.shape[3] - max(-px1, 0)]
+        x = _fir(x, fu, gain=float(up**2))
+    inplace = _can_modify(x) and x.is_contiguous()
+    if slope != 1:
+        x = F.leaky_relu(x, slope, inplace=inplace)
     if gain != 1:
-        x = x * gain
+        x = x.mul_(gain) if inplace else x * gain
     if clamp is not None and clamp >= 0:
-        x = x.clamp(-clamp, clamp)
+        x = x.clamp_(-clamp, clamp) if inplace else x.clamp(-clamp, clamp)
     return _fir(x, fd, down=down)
 
 
