@@ -341,3 +341,35 @@ def test_rotation_equivariance_r():
     ref = G.synthesis(ws)
     rot = G.synthesis(ws, transform=torch.linalg.inv(make_transform(angle_deg=90)))
     assert _interior_corr(rot, torch.rot90(ref, 1, dims=(-2, -1)), crop=4) > 0.999
+
+
+def test_fp32_on_cpu_even_when_fp16_is_asked_for():
+    G = _generator()
+    G.use_fp16 = True  # fp16 only ever runs on CUDA
+    ws = G.mapping(torch.randn(1, 8))
+    img = G.synthesis(ws)
+    assert img.dtype == torch.float32
+    G.use_fp16 = False
+    torch.testing.assert_close(G.synthesis(ws), img, atol=0, rtol=0)
+    assert any(getattr(G.synthesis, n).use_fp16 for n in G.synthesis.layer_names)  # NVlabs' fp16 layers are marked
+
+
+def test_magnitude_ema_update_and_input_gain():
+    """update_emas: ema <- beta * ema + (1 - beta) * mean(x^2) of the layer input; the ema rescales the input."""
+    G = _generator()
+    layer = getattr(G.synthesis, G.synthesis.layer_names[1])
+    layer.magnitude_ema_beta = 0.75
+    seen = []
+    hook = layer.register_forward_pre_hook(lambda module, args: seen.append(args[0].detach().clone()))
+    ws = G.mapping(torch.randn(2, 8))
+    before = G.synthesis(ws)
+    G.synthesis(ws, update_emas=True)
+    hook.remove()
+    want = 0.75 * 1.0 + 0.25 * float(seen[-1].square().mean())
+    assert layer.magnitude_ema.shape == () and abs(float(layer.magnitude_ema) - want) < 1e-6
+    assert not torch.allclose(G.synthesis(ws), before)
+
+
+def test_radial_filter_odd_taps_is_finite():
+    f = design_lowpass_filter(numtaps=7, cutoff=2.0, width=3.0, fs=16.0, radial=True)
+    assert torch.isfinite(f).all() and abs(float(f.sum()) - 1) < 1e-6 and f.argmax() == 24

@@ -118,7 +118,9 @@ def design_lowpass_filter(*, numtaps: int, cutoff: float, width: float, fs: floa
     # Radial: the ideal disc low-pass is a jinc, J1(2 pi fc r) / (pi r); window it and normalise the DC gain to 1.
     coords = (np.arange(numtaps) - (numtaps - 1) / 2) / fs
     r = np.hypot(*np.meshgrid(coords, coords))
-    f = scipy.special.j1(2 * cutoff * (np.pi * r)) / (np.pi * r)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        f = scipy.special.j1(2 * cutoff * (np.pi * r)) / (np.pi * r)
+    f = np.where(r == 0, cutoff, f)  # the limit at the centre (only odd tap counts have one; NVlabs' are even)
     beta = scipy.signal.kaiser_beta(scipy.signal.kaiser_atten(numtaps, width / (fs / 2)))
     window = np.kaiser(numtaps, beta)
     f = f * np.outer(window, window)
