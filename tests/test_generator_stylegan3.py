@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+import scipy.signal
 import scipy.special
 import torch
 import torch.nn.functional as F

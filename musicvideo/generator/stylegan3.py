@@ -173,10 +173,12 @@ def _upfir_axis(x: torch.Tensor, f: torch.Tensor, up: int, pad0: int, pad1: int,
     k = phases.flip(1).to(x.dtype).repeat(channels, 1)         # [C * up, T], flipped: a true convolution
     if dim == 3:
         x = F.conv2d(F.pad(x, [t - 1, t - 1]), k[:, None, None, :], groups=channels)  # [B, C*up, H, L+T-1]
-        full = x.reshape(batch, channels, up, x.shape[2], -1).permute(0, 1, 3, 4, 2).reshape(batch, channels, x.shape[2], -1)
+        full = x.reshape(batch, channels, up, x.shape[2], -1).permute(0, 1, 3, 4, 2)  # phase last: interleave
+        full = full.reshape(batch, channels, x.shape[2], -1)
     else:
         x = F.conv2d(F.pad(x, [0, 0, t - 1, t - 1]), k[:, None, :, None], groups=channels)  # [B, C*up, L+T-1, W]
-        full = x.reshape(batch, channels, up, -1, x.shape[3]).permute(0, 1, 3, 2, 4).reshape(batch, channels, -1, x.shape[3])
+        full = x.reshape(batch, channels, up, -1, x.shape[3]).permute(0, 1, 3, 2, 4)  # phase after the row
+        full = full.reshape(batch, channels, -1, x.shape[3])
     return _window(full, dim, taps - 1 - pad0, out_len)
 
 
@@ -191,14 +193,14 @@ def filtered_lrelu(x: torch.Tensor, *,
                    b: torch.Tensor | None = None,    # per-channel bias [C]
                    up: int = 1,                      # up-sampling factor (zero insertion)
                    down: int = 1,                    # down-sampling factor (stride)
-                   padding: tuple[int, int, int, int] | list[int] = (0, 0, 0, 0),  # (x0, x1, y0, y1) after zero insertion; <0 crops
+                   padding: tuple[int, int, int, int] | list[int] = (0, 0, 0, 0),  # (x0, x1, y0, y1), <0 crops
                    gain: float = math.sqrt(2),       # applied after the leaky ReLU
                    slope: float = 0.2,               # negative slope (1 = linear)
                    clamp: float | None = None,       # clamp to +-clamp after the gain
                    ) -> torch.Tensor:
     """NVlabs' filtered leaky ReLU in stock torch ops, with the semantics of their reference implementation:
     bias, up-sample (zero insertion, pad, FIR with gain ``up**2``), leaky ReLU times ``gain`` and clamped, then
-    FIR and keep every ``down``-th sample.
+    FIR and keep every ``down``-th sample. ``padding`` applies to the zero-inserted signal.
 
     A separable up-sampling filter runs polyphase, one axis at a time (no multiplications by inserted zeros).
     """
