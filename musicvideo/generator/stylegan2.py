@@ -569,7 +569,33 @@ class SynthesisNetwork(torch.nn.Module):
         return img
 
 
-class Generator(torch.nn.Module):
+class MappedGenerator(torch.nn.Module):
+    """What every generator family shares around its ``mapping`` and ``synthesis`` networks: the truncation
+    centre, the device, the fp16 switch and the state-dict shapes (StyleGAN2's :class:`Generator`, StyleGAN3's
+    ``StyleGAN3Generator``)."""
+
+    mapping: torch.nn.Module
+    synthesis: torch.nn.Module
+
+    @property
+    def w_avg(self) -> torch.Tensor:
+        """Mean w of the training distribution (the truncation centre), shape [w_dim]."""
+        return self.mapping.w_avg
+
+    @property
+    def device(self) -> torch.device:
+        return self.mapping.w_avg.device
+
+    use_fp16 = property(lambda self: self.synthesis.use_fp16,
+                        lambda self, v: setattr(self.synthesis, "use_fp16", v),
+                        doc="fp16 for the family's fp16 layers: None = on CUDA, True/False to force (CUDA only).")
+
+    def expected_shapes(self) -> dict[str, tuple[int, ...]]:
+        """Name -> shape of every parameter and buffer in the state dict (for checking a checkpoint)."""
+        return {k: tuple(v.shape) for k, v in self.state_dict().items()}
+
+
+class Generator(MappedGenerator):
     """The StyleGAN2 generator: ``mapping`` (z, c -> ws) then ``synthesis`` (ws -> images in about [-1, 1]).
 
     Parameters
@@ -608,19 +634,7 @@ class Generator(torch.nn.Module):
         self.eval()
         self.requires_grad_(False)
 
-    @property
-    def w_avg(self) -> torch.Tensor:
-        """Mean w of the training distribution (the truncation centre), shape [w_dim]."""
-        return self.mapping.w_avg
-
-    @property
-    def device(self) -> torch.device:
-        return self.mapping.w_avg.device
-
-    # fp16 / memory-format / fused-conv switches live on the synthesis network; these are shortcuts.
-    use_fp16 = property(lambda self: self.synthesis.use_fp16,
-                        lambda self, v: setattr(self.synthesis, "use_fp16", v),
-                        doc="fp16 for the highest resolutions: None = on CUDA, True/False to force (CUDA only).")
+    # memory-format / fused-conv switches live on the synthesis network; these are shortcuts (fp16: the base's).
     channels_last = property(lambda self: self.synthesis.channels_last,
                              lambda self, v: setattr(self.synthesis, "channels_last", bool(v)),
                              doc="channels-last memory format for the fp16 blocks.")
@@ -635,16 +649,12 @@ class Generator(torch.nn.Module):
         ws = self.mapping(z, c, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff)
         return self.synthesis(ws, noise_mode=noise_mode, noise_scale=noise_scale)
 
-    def expected_shapes(self) -> dict[str, tuple[int, ...]]:
-        """Name -> shape of every parameter and buffer in the state dict (for checking a checkpoint)."""
-        return {k: tuple(v.shape) for k, v in self.state_dict().items()}
-
 
 def count_parameters(module: torch.nn.Module) -> int:
     """Number of trainable-parameter elements (buffers such as noise_const and w_avg excluded)."""
     return int(sum(p.numel() for p in module.parameters()))
 
 
-__all__ = ["GeneratorConfig", "Generator", "MappingNetwork", "SynthesisNetwork", "SynthesisBlock",
+__all__ = ["GeneratorConfig", "Generator", "MappedGenerator", "MappingNetwork", "SynthesisNetwork", "SynthesisBlock",
            "SynthesisLayer", "ToRGBLayer", "FullyConnectedLayer", "modulated_conv2d", "upsample2d",
            "fir_filter2d", "make_fir_filter", "normalize_2nd_moment", "bias_act", "count_parameters"]

@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import ConfigError
-from .stylegan2 import FullyConnectedLayer, MappingNetwork
+from .stylegan2 import FullyConnectedLayer, MappedGenerator, MappingNetwork
 
 
 @dataclass
@@ -503,7 +503,7 @@ class SynthesisNetwork(torch.nn.Module):
         return x.to(torch.float32)
 
 
-class StyleGAN3Generator(torch.nn.Module):
+class StyleGAN3Generator(MappedGenerator):
     """The StyleGAN3 generator with the interface of :class:`~musicvideo.generator.stylegan2.Generator`.
 
     ``mapping`` is our StyleGAN2 mapping network (the same maths and names as NVlabs stylegan3's: ``embed``,
@@ -533,29 +533,12 @@ class StyleGAN3Generator(torch.nn.Module):
         self.eval()
         self.requires_grad_(False)
 
-    @property
-    def w_avg(self) -> torch.Tensor:
-        """Mean w of the training distribution (the truncation centre), shape [w_dim]."""
-        return self.mapping.w_avg
-
-    @property
-    def device(self) -> torch.device:
-        return self.mapping.w_avg.device
-
-    use_fp16 = property(lambda self: self.synthesis.use_fp16,
-                        lambda self, v: setattr(self.synthesis, "use_fp16", v),
-                        doc="fp16 for NVlabs' fp16 layers: None = on CUDA, True/False to force (CUDA only).")
-
     def forward(self, z: torch.Tensor, c: torch.Tensor | None = None, truncation_psi: float = 1.0,
                 truncation_cutoff: int | None = None, noise_mode: str = "const",
                 noise_scale: float | torch.Tensor = 1.0, transform: torch.Tensor | None = None) -> torch.Tensor:
         """z [B, z_dim] (and c [B, c_dim]) -> images [B, 3, R, R] in about [-1, 1]."""
         ws = self.mapping(z, c, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff)
         return self.synthesis(ws, noise_mode=noise_mode, noise_scale=noise_scale, transform=transform)
-
-    def expected_shapes(self) -> dict[str, tuple[int, ...]]:
-        """Name -> shape of every parameter and buffer in the state dict (for checking a checkpoint)."""
-        return {k: tuple(v.shape) for k, v in self.state_dict().items()}
 
 
 __all__ = ["StyleGAN3Config", "StyleGAN3Generator", "SynthesisNetwork", "SynthesisLayer", "SynthesisInput",
