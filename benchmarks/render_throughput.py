@@ -15,7 +15,7 @@ latents:
     (b') the same with x264 medium; (b-) the same without audio, which splits (b)'s encoder cost into video and
     audio (``--song`` runs (a)-(c) on a real song: the AAC encoder's cost depends on the music);
 (c) the peer way (Lucid Sonic Dreams, maua): batch 1, every frame saved as a PNG, then moviepy's
-    ``ImageSequenceClip`` with the song's audio to an MP4.
+    ``ImageSequenceClip`` with the song's audio to an MP4 (moviepy comes with ``pip install -e ".[bench]"``).
 
 Targets (issue 4): b/a <= 1.15 and c/b >= 2. Memory: peak RSS of a 10-minute render within 10 % of a 1-minute one,
 each in its own process (its own ``VmHWM``), at a low frame rate and a tiny generator so it finishes in
@@ -127,7 +127,10 @@ def full_pipeline(G, song: Path, config: RenderConfig, out: Path, audio: bool = 
 
 def peer_way(G, song: Path, config: RenderConfig, device: torch.device, workdir: Path, out: Path) -> float:
     """(c) seconds of batch-1 generation, one PNG per frame, then moviepy ImageSequenceClip + audio to MP4."""
-    from moviepy import AudioFileClip, ImageSequenceClip
+    try:
+        from moviepy import AudioFileClip, ImageSequenceClip
+    except ImportError:
+        raise SystemExit('row (c) needs moviepy: pip install -e ".[bench]"') from None
     from PIL import Image
 
     curves = clip_curves(song, config)
