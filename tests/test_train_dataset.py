@@ -118,3 +118,254 @@ def test_reader_errors_are_one_line(tmp_path, case):
     with pytest.raises(DatasetError) as err:
         ImageZipDataset(path)
     assert "\n" not in str(err.value)
+
+
+# ---------------------------------------------------------------- the dataset tool
+
+from musicvideo.cli import main  # noqa: E402
+from musicvideo.train.dataset_tool import make_dataset  # noqa: E402
+
+SIZE = 16
+
+
+def _save(path, image, **kw):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image.save(path, **kw)
+    return path
+
+
+def _gradient(width, height, seed=0):
+    """A smooth RGB picture with some structure (distinct per seed)."""
+    y, x = np.mgrid[0:height, 0:width].astype(np.float64)
+    rng = np.random.default_rng(seed)
+    f = rng.uniform(0.05, 0.4, 3)
+    channels = [127.5 + 127.5 * np.sin(f[c] * x + (c + seed) * 0.7 + f[c] * 0.5 * y) for c in range(3)]
+    return np.stack(channels, axis=-1).round().astype(np.uint8)
+
+
+@pytest.fixture
+def mixed_sources(tmp_path):
+    """Two class folders of images in every mode, plus files that must be dropped; returns (root, expected).
+
+    ``expected`` maps the shown name of each image that must be kept to its exact pixels (None: checked apart).
+    """
+    root = tmp_path / "src"
+    rng = np.random.default_rng(1)
+    expected = {}
+    rgb = rng.integers(0, 256, (SIZE, SIZE, 3), dtype=np.uint8)
+    _save(root / "a/rgb.png", Image.fromarray(rgb))
+    expected["src/a/rgb.png"] = rgb
+    grey = rng.integers(0, 256, (SIZE, SIZE), dtype=np.uint8)
+    _save(root / "a/grey.png", Image.fromarray(grey))
+    expected["src/a/grey.png"] = np.repeat(grey[:, :, None], 3, axis=2)
+    rgba = np.concatenate([rng.integers(0, 256, (SIZE, SIZE, 3), dtype=np.uint8),
+                           np.full((SIZE, SIZE, 1), 255, np.uint8)], axis=2)
+    rgba[:, : SIZE // 2, 3] = 0  # left half transparent: white shows through
+    _save(root / "a/rgba.png", Image.fromarray(rgba))
+    want = rgba[:, :, :3].copy()
+    want[:, : SIZE // 2] = 255
+    expected["src/a/rgba.png"] = want
+    palette = Image.fromarray(_gradient(SIZE, SIZE, seed=2)).convert("P", palette=Image.Palette.ADAPTIVE, colors=16)
+    _save(root / "b/palette.png", palette)
+    expected["src/b/palette.png"] = np.asarray(palette.convert("RGB"))
+    cmyk = Image.fromarray(_gradient(SIZE, SIZE, seed=3)).convert("CMYK")
+    _save(root / "b/cmyk.tif", cmyk)
+    expected["src/b/cmyk.tif"] = np.asarray(Image.open(root / "b/cmyk.tif").convert("RGB"))
+    deep = rng.integers(0, 256, (SIZE, SIZE)).astype(np.uint16)
+    _save(root / "b/deep/grey16.png", Image.fromarray(deep * 257))  # 16-bit grey (I;16)
+    expected["src/b/deep/grey16.png"] = np.repeat(deep.astype(np.uint8)[:, :, None], 3, axis=2)
+    wide = _gradient(3 * SIZE, SIZE, seed=4)  # the centre crop of a wide image at the same scale is exact
+    _save(root / "b/wide.png", Image.fromarray(wide))
+    expected["src/b/wide.png"] = wide[:, SIZE: 2 * SIZE]
+    # stored 32 wide, 16 high, left half red and right half blue; EXIF orientation 6 shows it rotated 90 degrees
+    # clockwise: 16 wide, 32 high, red on top. Its centre crop is red above blue (left/right without the tag).
+    turned = np.zeros((SIZE, 2 * SIZE, 3), np.uint8)
+    turned[:, :SIZE, 0] = 255
+    turned[:, SIZE:, 2] = 255
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    _save(root / "b/rotated.jpg", Image.fromarray(turned), exif=exif.tobytes(), quality=95)
+    expected["src/b/rotated.jpg"] = None
+    # to be dropped
+    (root / "b/copy_of_rgb.png").write_bytes((root / "a/rgb.png").read_bytes())
+    whole = (root / "a/rgb.png").read_bytes()
+    big = io.BytesIO()
+    Image.fromarray(_gradient(64, 64, seed=5)).save(big, format="png")
+    (root / "b/truncated.png").write_bytes(big.getvalue()[: len(big.getvalue()) // 2])
+    (root / "b/text.png").write_text("not an image at all\n")
+    # ignored: hidden files, other extensions
+    (root / "a/.hidden.png").write_bytes(whole)
+    (root / "a/notes.txt").write_text("hello")
+    return root, expected
+
+
+def _stored_images(path):
+    with zipfile.ZipFile(path) as z:
+        return z, z.infolist()
+
+
+def test_make_dataset_layout_modes_and_round_trip(tmp_path, mixed_sources):
+    root, expected = mixed_sources
+    out = tmp_path / "out" / "data.zip"
+    out.parent.mkdir()
+    report = make_dataset([root], out, size=SIZE, labels="folders", workers=1, progress=False)
+    kept = sorted(expected)  # every kept image, in the sorted order of its path
+    assert report.count == len(kept) and report.found == len(kept) + 3
+    assert report.dropped_counts() == {"duplicate": 1, "unreadable": 2}
+    assert {d.shown for d in report.dropped} == {"src/b/copy_of_rgb.png", "src/b/truncated.png", "src/b/text.png"}
+    assert report.class_names == ["a", "b"]
+    # NVlabs' layout: names in index order, dataset.json, uncompressed PNGs, RGB, one size
+    with zipfile.ZipFile(out) as z:
+        infos = z.infolist()
+        assert [i.filename for i in infos] == [archive_name(i) for i in range(len(kept))] + ["dataset.json"]
+        assert all(i.compress_type == zipfile.ZIP_STORED for i in infos)
+        for info in infos[:-1]:
+            data = z.read(info)
+            assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > SIZE * SIZE * 3  # PNG, not deflated
+            with Image.open(io.BytesIO(data)) as img:
+                assert (img.mode, img.size) == ("RGB", (SIZE, SIZE))
+        meta = json.loads(z.read("dataset.json"))
+    assert meta["class_names"] == ["a", "b"]
+    assert meta["labels"] == [[archive_name(i), 0 if name.startswith("src/a/") else 1] for i, name in enumerate(kept)]
+    # pixel-exact through the reader
+    data = ImageZipDataset(out)
+    assert (len(data), data.resolution, data.num_channels, data.c_dim) == (len(kept), SIZE, 3, 2)
+    for i, name in enumerate(kept):
+        image, label = data[i]
+        if expected[name] is not None:
+            assert torch.equal(image, torch.from_numpy(expected[name].copy()).permute(2, 0, 1)), name
+        assert label.tolist() == ([1.0, 0.0] if name.startswith("src/a/") else [0.0, 1.0])
+    turned = data[kept.index("src/b/rotated.jpg")][0].int()
+    assert turned[0, 2, SIZE // 2] > 200 and turned[2, 2, SIZE // 2] < 60  # top: red
+    assert turned[2, SIZE - 3, SIZE // 2] > 200 and turned[0, SIZE - 3, SIZE // 2] < 60  # bottom: blue
+    # the sidecars
+    sheet = Image.open(tmp_path / "out" / "data_sheet.png")
+    assert sheet.size == (3 * SIZE, 3 * SIZE)  # 9 images: 3 x 3 thumbnails at full size
+    listed = (tmp_path / "out" / "data_dropped.txt").read_text().splitlines()
+    assert sorted(line.split("\t")[1] for line in listed) == sorted(d.shown for d in report.dropped)
+    assert "dropped 3" in report.summary() and "truncated.png" in report.summary()
+
+
+def test_make_dataset_same_bytes_for_any_workers(tmp_path, mixed_sources):
+    root, _ = mixed_sources
+    one = make_dataset([root], tmp_path / "one.zip", size=SIZE, workers=1, progress=False)
+    two = make_dataset([root], tmp_path / "two.zip", size=SIZE, workers=2, progress=False)  # a process pool
+    assert one.count == two.count and one.dropped == two.dropped
+    assert (tmp_path / "one.zip").read_bytes() == (tmp_path / "two.zip").read_bytes()
+    assert json.loads(zipfile.ZipFile(tmp_path / "one.zip").read("dataset.json")) == {"labels": None}
+
+
+def test_pad_background_and_contact_sheet_grid(tmp_path):
+    src = tmp_path / "src"
+    wide = np.zeros((SIZE, 2 * SIZE, 4), np.uint8)
+    wide[..., 1] = 200
+    wide[..., 3] = 255
+    wide[:, :4, 3] = 0  # a transparent strip on the left
+    _save(src / "wide.png", Image.fromarray(wide))
+    for i in range(12):
+        _save(src / f"g{i:02d}.png", Image.fromarray(_gradient(40, 40, seed=10 + i)))
+    report = make_dataset([src], tmp_path / "d.zip", size=SIZE, pad=True, background="black", progress=False)
+    assert report.count == 13 and report.dropped_list is None
+    assert not (tmp_path / "d_dropped.txt").exists()
+    padded = ImageZipDataset(tmp_path / "d.zip")[12][0]  # wide.png sorts last
+    assert padded[:, :3].max() == 0 and padded[:, -3:].max() == 0  # black bars above and below
+    assert padded[1, SIZE // 2, SIZE // 2] == 200 and padded[:, SIZE // 2, 0].max() == 0  # green; black through alpha
+    assert Image.open(tmp_path / "d_sheet.png").size == (4 * SIZE, 4 * SIZE)  # 13 images: 4 x 4 grid
+    assert report.upscaled == 0  # padded, wide.png's long side (32) shrinks to 16; the 40 px ones shrink
+    report = make_dataset([src], tmp_path / "e.zip", size=64, progress=False)
+    assert report.upscaled == 13 and "scaled up" in report.summary()
+
+
+def test_near_duplicates_dropped_only_when_asked(tmp_path):
+    src = tmp_path / "src"
+    base = _gradient(64, 64, seed=7)
+    noisy = np.clip(base.astype(int) + np.random.default_rng(0).integers(-3, 4, base.shape), 0, 255)
+    _save(src / "a.png", Image.fromarray(base))
+    _save(src / "b_noisy.png", Image.fromarray(noisy.astype(np.uint8)))
+    _save(src / "c_other.png", Image.fromarray(_gradient(64, 64, seed=8)))
+    _save(src / "d_recoloured.png", Image.fromarray(255 - base))  # same shapes, other colours: kept
+    assert make_dataset([src], tmp_path / "exact.zip", size=SIZE, progress=False).count == 4
+    report = make_dataset([src], tmp_path / "near.zip", size=SIZE, dedupe="near", progress=False)
+    assert report.count == 3
+    assert [(d.shown, d.kind) for d in report.dropped] == [("src/b_noisy.png", "near-duplicate")]
+    assert "src/a.png" in report.dropped[0].reason
+
+
+def test_interrupt_leaves_nothing(tmp_path, mixed_sources, monkeypatch):
+    import musicvideo.train.dataset_tool as tool
+
+    real, calls = tool.prepare_image, []
+
+    def flaky(path, **kw):
+        calls.append(path)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(path, **kw)
+
+    monkeypatch.setattr(tool, "prepare_image", flaky)
+    out = tmp_path / "out"
+    out.mkdir()
+    with pytest.raises(KeyboardInterrupt):
+        make_dataset([mixed_sources[0]], out / "d.zip", size=SIZE, workers=1, progress=False)
+    assert list(out.iterdir()) == []
+
+
+def _cli_error(capsys, *argv):
+    rc = main(["dataset", *map(str, argv), "--quiet"])
+    err = capsys.readouterr().err
+    return rc, err
+
+
+@pytest.mark.parametrize("case", ["empty_folder", "all_corrupt", "size_100", "size_2", "exists", "not_zip",
+                                  "missing_source", "labels_outside_class"])
+def test_cli_bad_input(tmp_path, capsys, case):
+    src = tmp_path / "src"
+    src.mkdir()
+    out = tmp_path / "out"
+    out.mkdir()
+    target = out / "d.zip"
+    size = SIZE
+    if case == "empty_folder":
+        (src / "readme.txt").write_text("no images here")
+        _save(src / "sub" / "notes.md", Image.new("RGB", (4, 4)), format="png")
+    elif case == "all_corrupt":
+        (src / "a.png").write_text("text")
+        (src / "b.jpg").write_bytes(b"\xff\xd8\xff" + b"\0" * 50)
+    else:
+        _save(src / "img.png", Image.fromarray(_gradient(20, 20)))
+    if case == "size_100":
+        size = 100
+    elif case == "size_2":
+        size = 2
+    elif case == "exists":
+        target.write_bytes(b"old")
+    elif case == "not_zip":
+        target = out / "d.tar"
+    elif case == "missing_source":
+        src = tmp_path / "nowhere"
+    elif case == "labels_outside_class":
+        rc, err = _cli_error(capsys, src, "-o", target, "--size", size, "--labels", "folders")
+    if case != "labels_outside_class":
+        rc, err = _cli_error(capsys, src, "-o", target, "--size", size)
+    assert rc == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("musicvideo: error: "), err
+    assert "(" in lines[0]  # names the fix
+    if case.startswith("size"):
+        assert "power of two" in lines[0] and "StyleGAN" in lines[0]
+    left = sorted(p.name for p in out.iterdir())
+    assert left == (["d.zip"] if case == "exists" else [])
+    if case == "exists":
+        assert target.read_bytes() == b"old"
+
+
+def test_cli_makes_a_dataset_and_overwrites(tmp_path, capsys):
+    src = tmp_path / "src"
+    for i in range(5):
+        _save(src / f"{i}.png", Image.fromarray(_gradient(24, 20, seed=i)))
+    target = tmp_path / "d.zip"
+    assert main(["dataset", str(src), "-o", str(target), "--size", "8", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert f"{target}: 5 images 8x8" in out and "d_sheet.png" in out
+    assert main(["dataset", str(src), "-o", str(target), "--size", "4", "--quiet", "--overwrite"]) == 0
+    assert ImageZipDataset(target).resolution == 4

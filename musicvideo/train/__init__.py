@@ -12,11 +12,20 @@ from typing import Any
 # name -> module that defines it (each helper adds its own rows)
 _API = {
     "ImageZipDataset": ".dataset",
-    "DatasetError": ".dataset",
-    "DatasetReport": ".dataset",
-    "make_dataset": ".dataset",
+    "DatasetError": ".dataset_tool",
+    "DatasetReport": ".dataset_tool",
+    "make_dataset": ".dataset_tool",
     "QualityReport": ".quality",
     "measure_quality": ".quality",
+    "Discriminator": ".discriminator",
+    "DiscriminatorConfig": ".discriminator",
+    "load_discriminator": ".discriminator",
+    "StyleGAN2Loss": ".loss",
+    "AugmentPipe": ".augment",
+    "AdaController": ".augment",
+    "TrainConfig": ".loop",
+    "TrainResult": ".loop",
+    "train": ".loop",
 }
 
 __all__ = sorted(_API)

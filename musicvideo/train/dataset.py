@@ -1,16 +1,9 @@
-"""Training images: the reader the loop uses (:class:`ImageZipDataset`) and the tool that makes its zip
-(:func:`make_dataset`, the ``musicvideo dataset`` command).
+"""Training images for the loop: :class:`ImageZipDataset`, a torch ``Dataset`` over a dataset zip or folder.
 
-The zip has NVlabs' layout (``stylegan2-ada-pytorch`` / ``stylegan3`` ``dataset_tool.py``), so their trainers read
-ours and ours reads theirs: square RGB uint8 images of one power-of-two size, stored as PNGs without compression
-(``compress_level=0``) in an uncompressed zip (``ZIP_STORED``), named ``00000/img00000000.png`` (the first five
-digits of the eight-digit index are the folder), in index order, plus ``dataset.json``::
-
-    {"labels": [["00000/img00000000.png", 0], ...]}     # or {"labels": null} without labels
-
-An integer label is a class index (the loop sees it one-hot); NVlabs also allows a list of floats per image, which
-is read as the label vector itself. We add ``"class_names"`` (the class of each index, from ``--labels folders``);
-NVlabs' code ignores keys it does not know.
+It reads the zips ``musicvideo dataset`` makes (:mod:`musicvideo.train.dataset_tool`, which describes the layout)
+and those NVlabs' ``dataset_tool.py`` makes, which share it, and folders of same-size images as NVlabs' trainers
+do. In ``dataset.json`` an integer label is a class index (the loop sees it one-hot); NVlabs also allows a list of
+floats per image, read as the label vector itself.
 """
 
 from __future__ import annotations
@@ -25,25 +18,9 @@ import numpy as np
 import torch
 import torch.utils.data
 
-from ..errors import MusicVideoError
+from .dataset_tool import IMAGE_EXTENSIONS, LABELS_NAME, DatasetError, archive_name, make_dataset
 
-#: File extensions read as images, lower case (the reader also takes what a folder made by NVlabs' tool holds).
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
-#: The labels file inside a dataset zip or folder.
-LABELS_NAME = "dataset.json"
-
-
-class DatasetError(MusicVideoError):
-    """A dataset that cannot be made or read (no images, all corrupt, a bad size, mixed image sizes)."""
-
-
-def archive_name(index: int) -> str:
-    """The name of image ``index`` inside a dataset zip: ``00012/img00012345.png``, as NVlabs' tool writes it."""
-    digits = f"{index:08d}"
-    return f"{digits[:5]}/img{digits}.png"
-
-
-# ---------------------------------------------------------------- reading
+__all__ = ["ImageZipDataset", "DatasetError", "archive_name", "make_dataset"]
 
 
 class ImageZipDataset(torch.utils.data.Dataset):
