@@ -91,7 +91,7 @@ def test_garbage_after_pickle_header(tmp_path):
 @pytest.mark.parametrize("obj, words", [
     ([1, 2, 3], "a pickle of a list of 3 items"),
     ({"G": 1, "D": 2}, "a dict with keys ['G', 'D']"),
-    ({"state_dict": {"w": np.zeros(3)}}, "not a StyleGAN2 network"),
+    ({"state_dict": {"w": np.zeros(3)}}, "not a StyleGAN2/StyleGAN3 network"),
     ("hello", "a pickle of a str"),
 ])
 def test_pickle_of_something_else(tmp_path, obj, words):
@@ -109,7 +109,7 @@ def test_g_ema_that_is_not_a_network(tmp_path):
 def test_torch_zip_of_something_else(tmp_path):
     path = tmp_path / "other.pt"
     torch.save({"model": {"fc.weight": torch.zeros(2, 2)}}, path)
-    assert "not a StyleGAN2 network" in _error(path, load_checkpoint)
+    assert "not a StyleGAN2/StyleGAN3 network" in _error(path, load_checkpoint)
 
 
 def test_rosinality_missing_tensor(tmp_path, weights):

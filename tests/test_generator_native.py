@@ -53,7 +53,7 @@ def test_metadata_is_one_sorted_json_key(tmp_path):
     (header_len,) = struct.unpack("<Q", path.read_bytes()[:8])
     header = json.loads(path.read_bytes()[8:8 + header_len])
     meta = json.loads(header["__metadata__"][native.FORMAT_NAME])
-    assert meta["format_version"] == native.FORMAT_VERSION
+    assert meta["format_version"] == native.STYLEGAN2_VERSION and "family" not in meta  # StyleGAN2 files stay v1
     assert meta["config"]["img_resolution"] == 32 and meta["config"]["init_res"] == [4, 4]
     assert meta["source"] == {"format": "test"}
 

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from ..errors import ConfigError
+
 
 @dataclass
 class GeneratorConfig:
@@ -545,12 +547,17 @@ class SynthesisNetwork(torch.nn.Module):
         return device.type == "cuda" and (self.use_fp16 is None or bool(self.use_fp16))
 
     def forward(self, ws: torch.Tensor, noise_mode: str = "const",
-                noise_scale: float | torch.Tensor = 1.0) -> torch.Tensor:
+                noise_scale: float | torch.Tensor = 1.0, transform: torch.Tensor | None = None) -> torch.Tensor:
         """ws [B, num_ws, w_dim] -> images [B, img_channels, H, W] (fp32, about [-1, 1]).
 
         ``noise_mode``: 'const' (the stored noise maps), 'random' (fresh noise each call) or 'none'.
         ``noise_scale``: multiplies the noise; a float or a [B] tensor (one amplitude per frame).
+        ``transform``: accepted for the common interface; StyleGAN2 has no input transform, so only None is allowed
+        (anything else is a one-line :class:`~musicvideo.errors.ConfigError`).
         """
+        if transform is not None:
+            raise ConfigError("a StyleGAN2 network has no input transform (camera); pass transform=None, or use a "
+                              "StyleGAN3 checkpoint to move the image")
         assert ws.ndim == 3 and ws.shape[1:] == (self.num_ws, self.w_dim), \
             f"ws must be [B, {self.num_ws}, {self.w_dim}], got {tuple(ws.shape)}"
         if noise_mode not in ("const", "random", "none"):
@@ -644,10 +651,10 @@ class Generator(MappedGenerator):
 
     def forward(self, z: torch.Tensor | None, c: torch.Tensor | None = None, truncation_psi: float = 1.0,
                 truncation_cutoff: int | None = None, noise_mode: str = "const",
-                noise_scale: float | torch.Tensor = 1.0) -> torch.Tensor:
-        """z [B, z_dim] (and c [B, c_dim]) -> images [B, 3, H, W] in about [-1, 1]."""
+                noise_scale: float | torch.Tensor = 1.0, transform: torch.Tensor | None = None) -> torch.Tensor:
+        """z [B, z_dim] (and c [B, c_dim]) -> images [B, 3, H, W] in about [-1, 1] (``transform`` must be None)."""
         ws = self.mapping(z, c, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff)
-        return self.synthesis(ws, noise_mode=noise_mode, noise_scale=noise_scale)
+        return self.synthesis(ws, noise_mode=noise_mode, noise_scale=noise_scale, transform=transform)
 
 
 def count_parameters(module: torch.nn.Module) -> int:

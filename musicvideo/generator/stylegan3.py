@@ -266,7 +266,8 @@ def _batched_transform(transform: torch.Tensor, batch: int, device: torch.device
     if shape == (3, 3):
         transform = transform.unsqueeze(0).expand(batch, 3, 3)
     elif shape != (batch, 3, 3):
-        raise ConfigError(f"StyleGAN3 transform must be a 3x3 matrix or [B={batch}, 3, 3], got shape {list(shape)}")
+        raise ConfigError(f"StyleGAN3 transform must have shape [3, 3] or [B, 3, 3] with B = {batch} (the batch), "
+                          f"got {list(shape)}")
     if not torch.isfinite(transform).all():
         raise ConfigError("StyleGAN3 transform has NaN or infinite entries")
     return transform.to(device=device, dtype=torch.float32)

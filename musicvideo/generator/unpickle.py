@@ -309,7 +309,7 @@ class RestrictedUnpickler(pickle._Unpickler):  # the pure-Python unpickler, so t
         obj = _resolve_allowed(module, name)
         if obj is None and (module, name) in _KNOWN_UNSUPPORTED:
             raise CheckpointError(f"checkpoint {self.source} is {_KNOWN_UNSUPPORTED[module, name]}; musicvideo "
-                                  "supports StyleGAN2 / StyleGAN2-ADA networks")
+                                  "supports StyleGAN2 / StyleGAN2-ADA and StyleGAN3 networks")
         if obj is None:
             raise UnsafePickleError(
                 f"checkpoint {self.source} asks for {module}.{name}; refusing to load "

@@ -15,7 +15,7 @@ from pathlib import Path
 from ...errors import CheckpointError, require_file
 from .base import LoadedCheckpoint
 
-SUPPORTED = ("NVlabs StyleGAN2/ADA .pkl (PyTorch or TensorFlow), rosinality .pt, "
+SUPPORTED = ("NVlabs StyleGAN2/ADA .pkl (PyTorch or TensorFlow), NVlabs StyleGAN3 .pkl, rosinality .pt, "
              "musicvideo .safetensors (from `musicvideo convert`)")
 
 _KNOWN_OTHER = [  # signature -> what the file probably is, for a friendlier error
@@ -86,7 +86,7 @@ def load_checkpoint(path: str | Path) -> LoadedCheckpoint:
     Raises
     ------
     CheckpointError
-        Anything that is not a loadable StyleGAN2 generator; the one-line message names the file and the problem.
+        Anything that is not a loadable StyleGAN2 or StyleGAN3 generator; the one-line message names the file and the problem.
     """
     kind = detect_format(path)
     p = Path(path).expanduser()

@@ -9,6 +9,9 @@ from typing import Any
 import torch
 
 from ..stylegan2 import GeneratorConfig
+from ..stylegan3 import StyleGAN3Config
+
+NetworkConfig = GeneratorConfig | StyleGAN3Config  # the architecture of either family
 
 
 @dataclass
@@ -17,10 +20,10 @@ class LoadedCheckpoint:
 
     Attributes
     ----------
-    config : GeneratorConfig
-        The architecture.
+    config : GeneratorConfig or StyleGAN3Config
+        The architecture; its type says the family (StyleGAN2 or StyleGAN3).
     state_dict : dict of str to Tensor
-        Parameters and buffers under the NVlabs stylegan2-ada-pytorch ``G_ema`` key names.
+        Parameters and buffers under NVlabs' ``G_ema`` key names (stylegan2-ada-pytorch's or stylegan3's).
         ``mapping.w_avg`` is always present (computed when the file had none).
     format : str
         Short name of the source format: 'native', 'nvlabs-pytorch', 'nvlabs-tf', 'rosinality'.
@@ -30,8 +33,13 @@ class LoadedCheckpoint:
         Anything else worth showing in ``musicvideo inspect`` (training kimg, source class names...).
     """
 
-    config: GeneratorConfig
+    config: NetworkConfig
     state_dict: dict[str, torch.Tensor]
     format: str
     path: Path
     metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def family(self) -> str:
+        """'stylegan2' or 'stylegan3' (from the config's type)."""
+        return "stylegan3" if isinstance(self.config, StyleGAN3Config) else "stylegan2"

@@ -7,6 +7,10 @@ metadata has ONE key, ``musicvideo.stylegan2``, whose value is key-sorted JSON::
 
 (one key because safetensors writes several metadata keys in a random order, and the embedded default must
 regenerate bit for bit). safetensors holds no code, so loading cannot execute anything.
+
+StyleGAN3 networks (format version 2) add ``"family": "stylegan3"`` and store :class:`StyleGAN3Config`'s fields as
+the config; their tensors are NVlabs stylegan3's ``G_ema`` state dict. StyleGAN2 files are still written as version 1
+without a family (that is what "no family" means), so their bytes, and older readers, are unchanged.
 """
 
 from __future__ import annotations
@@ -19,37 +23,50 @@ from typing import Any
 import torch
 
 from ...errors import CheckpointError
+from ...errors import MusicVideoError
 from ..stylegan2 import GeneratorConfig
-from .base import LoadedCheckpoint
+from ..stylegan3 import StyleGAN3Config
+from .base import LoadedCheckpoint, NetworkConfig
 
-FORMAT_NAME = "musicvideo.stylegan2"
-FORMAT_VERSION = 1
+FORMAT_NAME = "musicvideo.stylegan2"  # the metadata key (kept for every family: older readers look for it)
+FORMAT_VERSION = 2                    # the newest version this module reads
+STYLEGAN2_VERSION = 1                 # StyleGAN2 files: no "family" key, byte-identical to older releases
+FAMILIES: dict[str, type] = {"stylegan2": GeneratorConfig, "stylegan3": StyleGAN3Config}
 
 
-def metadata_json(config: GeneratorConfig, source: dict[str, Any] | None = None) -> str:
+def metadata_json(config: NetworkConfig, source: dict[str, Any] | None = None) -> str:
     """The metadata value: compact, key-sorted JSON (stable bytes for reproducible files)."""
-    data = {"config": dataclasses.asdict(config), "format_version": FORMAT_VERSION, "source": source or {}}
+    data: dict[str, Any] = {"config": dataclasses.asdict(config), "source": source or {}}
+    if isinstance(config, StyleGAN3Config):
+        data.update(family="stylegan3", format_version=FORMAT_VERSION)
+    else:
+        data["format_version"] = STYLEGAN2_VERSION
     return json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
 
 
-def config_from_dict(data: Any, path: Path) -> GeneratorConfig:
-    """Build a GeneratorConfig from parsed JSON, naming the file on unknown or missing fields."""
+def config_from_dict(data: Any, path: Path, family: str = "stylegan2") -> NetworkConfig:
+    """Build the family's config (GeneratorConfig or StyleGAN3Config) from parsed JSON, naming the file on unknown
+    or missing fields."""
     if not isinstance(data, dict):
         raise CheckpointError(f"checkpoint {path}: its 'config' metadata is not a JSON object")
-    known = {f.name for f in dataclasses.fields(GeneratorConfig)}
+    if family not in FAMILIES:
+        raise CheckpointError(f"checkpoint {path}: unknown network family {family!r} (written by a newer "
+                              "musicvideo? upgrade it)")
+    cls = FAMILIES[family]
+    known = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - known)
     if unknown:
         raise CheckpointError(f"checkpoint {path}: unknown config field(s) {', '.join(unknown)} "
                               "(written by a newer musicvideo? upgrade it)")
     try:
-        config = GeneratorConfig(**data)
+        config = cls(**data)
         config.validate()
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, MusicVideoError) as exc:
         raise CheckpointError(f"checkpoint {path}: invalid config: {exc}") from None
     return config
 
 
-def save(path: Path, config: GeneratorConfig, state_dict: dict[str, torch.Tensor],
+def save(path: Path, config: NetworkConfig, state_dict: dict[str, torch.Tensor],
          source: dict[str, Any] | None = None) -> None:
     """Write ``state_dict`` and ``config`` to ``path`` (the caller handles atomic renaming).
 
@@ -57,8 +74,8 @@ def save(path: Path, config: GeneratorConfig, state_dict: dict[str, torch.Tensor
     ----------
     path : Path
         Destination file (written directly).
-    config : GeneratorConfig
-        The architecture, stored as JSON metadata.
+    config : GeneratorConfig or StyleGAN3Config
+        The architecture, stored as JSON metadata (with the family for StyleGAN3).
     state_dict : dict of str to Tensor
         NVlabs ``G_ema`` key names; stored as contiguous fp32 CPU tensors.
     source : dict, optional
@@ -115,7 +132,8 @@ def load(path: str | Path) -> LoadedCheckpoint:
     if not isinstance(version, int) or version > FORMAT_VERSION:
         raise CheckpointError(f"checkpoint {path}: native format version {version!r} is newer than this musicvideo "
                               f"reads ({FORMAT_VERSION}); upgrade musicvideo")
-    config = config_from_dict(data["config"], path)
+    family = data.get("family", "stylegan2")
+    config = config_from_dict(data["config"], path, family if isinstance(family, str) else repr(family))
     source = data.get("source")
     info: dict[str, Any] = {"format_version": version}
     if isinstance(source, dict) and source:

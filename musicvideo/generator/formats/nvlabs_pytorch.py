@@ -1,4 +1,5 @@
-"""NVlabs PyTorch network pickles (stylegan2-ada-pytorch, and StyleGAN2 networks saved by the stylegan3 repo).
+"""NVlabs PyTorch network pickles (stylegan2-ada-pytorch, and StyleGAN2 or StyleGAN3 networks saved by the stylegan3
+repo; the alias-free StyleGAN3 ones are read by :mod:`.nvlabs_stylegan3`).
 
 Such a file is a plain pickle of ``dict(G, D, G_ema, training_set_kwargs, augment_pipe, ...)`` whose networks are
 ``torch_utils.persistence`` objects: each module pickles as ``_reconstruct_persistent_obj(meta)`` with its class name,
@@ -149,19 +150,19 @@ def convert_nvlabs_pytorch(data: Any, path: Path) -> LoadedCheckpoint:
     Returns
     -------
     LoadedCheckpoint
-        ``G_ema``'s state dict (float32) and config.
+        ``G_ema``'s state dict (float32) and config (a StyleGAN3Config for alias-free networks, see
+        :mod:`.nvlabs_stylegan3`).
 
     Raises
     ------
     CheckpointError
-        For StyleGAN3 networks, a G_ema that is not a Generator, or a state dict without the tensors it needs.
+        A G_ema that is not a Generator, unknown StyleGAN3 settings, or a state dict without the tensors it needs.
     """
     G = data["G_ema"] if isinstance(data, dict) else data
     if is_stylegan3(G):
-        raise CheckpointError(
-            f"checkpoint {path} is a StyleGAN3 (alias-free) checkpoint; musicvideo supports StyleGAN2 for now "
-            "(use a StyleGAN2 / StyleGAN2-ADA network)"
-        )
+        from .nvlabs_stylegan3 import convert_stylegan3
+
+        return convert_stylegan3(data, G, path)
     if G.class_name != "Generator":
         raise CheckpointError(
             f"checkpoint {path}: G_ema is a pickled {G.class_name or 'object'}, not a StyleGAN2 Generator"
@@ -174,15 +175,9 @@ def convert_nvlabs_pytorch(data: Any, path: Path) -> LoadedCheckpoint:
     except (TypeError, ValueError, IndexError) as exc:  # constructor arguments of an unexpected type
         raise CheckpointError(f"checkpoint {path}: cannot read G_ema's architecture ({exc})") from None
 
-    metadata: dict[str, Any] = {"source_class": G.class_name, "persistence_version": G.version}
-    if isinstance(data, dict):
-        metadata["pickle_keys"] = sorted(str(k) for k in data.keys())
-        for key in ("cur_nimg", "cur_tick", "batch_idx", "progress"):
-            if isinstance(data.get(key), (int, float)):
-                metadata[key] = data[key]
-        tsk = data.get("training_set_kwargs")
-        if isinstance(tsk, dict):
-            metadata["training_set"] = {k: v for k, v in tsk.items() if isinstance(v, (str, int, float, bool))}
+    from .nvlabs_stylegan3 import snapshot_metadata
+
+    metadata = snapshot_metadata(data, G)
     if "mapping.w_avg" not in state_dict:
         from .rosinality import compute_w_avg
 

@@ -90,8 +90,8 @@ def convert_nvlabs_tf(data: Any, path: Path) -> LoadedCheckpoint:
     variables = collect_variables(Gs)
     if _is_stylegan1(Gs, variables):
         raise CheckpointError(
-            f"checkpoint {path} is a StyleGAN1 (TensorFlow G_style) checkpoint; musicvideo supports StyleGAN2 for now "
-            "(use a StyleGAN2 / StyleGAN2-ADA network)"
+            f"checkpoint {path} is a StyleGAN1 (TensorFlow G_style) checkpoint; musicvideo supports StyleGAN2 "
+            "and StyleGAN3 (use a StyleGAN2 / StyleGAN2-ADA or StyleGAN3 network)"
         )
     if Gs.version < 4:
         raise CheckpointError(

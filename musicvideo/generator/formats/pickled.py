@@ -109,14 +109,15 @@ def load_pickled(path: str | Path) -> LoadedCheckpoint:
     Returns
     -------
     LoadedCheckpoint
-        State dict under the stylegan2-ada-pytorch ``G_ema`` key names, with ``mapping.w_avg``, and its config.
+        State dict under NVlabs' ``G_ema`` key names (stylegan2-ada-pytorch, or stylegan3 for alias-free networks),
+        with ``mapping.w_avg``, and its config.
 
     Raises
     ------
     UnsafePickleError
         The pickle asked for a global outside the allow-list (nothing was executed).
     CheckpointError
-        Any other problem: unreadable, corrupt, StyleGAN3/StyleGAN1, a pickle of something else, tensors missing
+        Any other problem: unreadable, corrupt, StyleGAN1, a pickle of something else, tensors missing
         from the source layout. The message is one line naming the file. (Shapes against the architecture are
         checked where the network is built: ``musicvideo.generator.build_generator`` / ``inspect_checkpoint``.)
     """
@@ -133,10 +134,10 @@ def load_pickled(path: str | Path) -> LoadedCheckpoint:
             f"checkpoint {p}: its 'G_ema' is {_describe(obj['G_ema'])}, not a pickled NVlabs network"
         )
     elif isinstance(obj, (PersistentObjectStub, TFNetworkStub)):
-        raise CheckpointError(f"checkpoint {p} holds {obj!r}, not a StyleGAN2 generator")
+        raise CheckpointError(f"checkpoint {p} holds {obj!r}, not a StyleGAN2/StyleGAN3 generator")
     else:
         raise CheckpointError(
-            f"checkpoint {p} is a pickle of {_describe(obj)}, not a StyleGAN2 network (expected an NVlabs pickle "
+            f"checkpoint {p} is a pickle of {_describe(obj)}, not a StyleGAN2/StyleGAN3 network (expected an NVlabs pickle "
             "with 'G_ema', a TensorFlow (G, D, Gs) pickle, or a rosinality .pt with 'g_ema')"
         )
     return loaded
