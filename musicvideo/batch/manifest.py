@@ -22,8 +22,8 @@ from ..config import RenderConfig
 MANIFEST_JSON = "manifest.json"
 MANIFEST_CSV = "manifest.csv"
 
-CSV_COLUMNS = ["file", "name", "start_s", "duration_s", "fps", "width", "height", "codec", "seeds", "frames",
-               "sha256", "status", "error", "attempts", "elapsed_s", "settings"]
+CSV_COLUMNS = ["file", "name", "label", "take", "first_bar", "last_bar", "start_s", "duration_s", "fps", "width",
+               "height", "codec", "seeds", "frames", "sha256", "status", "error", "attempts", "elapsed_s", "settings"]
 
 
 @dataclass
@@ -60,6 +60,12 @@ class ClipRecord:
         The full RenderConfig used (JSON-compatible), compared on re-runs.
     inputs : dict
         SHA-256 of the song and of the checkpoint it was rendered from, compared on re-runs.
+    label : str
+        Section label of a section clip ("A", "B", ...; empty for a clip listed by hand).
+    take : int
+        Which alternative look of its section (1-based).
+    first_bar, last_bar : int
+        Bars of the song the clip spans, 1-based as an editor counts (0 when unknown or not a section clip).
     """
 
     name: str
@@ -79,16 +85,21 @@ class ClipRecord:
     elapsed_s: float = 0.0
     settings: dict = field(default_factory=dict)
     inputs: dict = field(default_factory=dict)
+    label: str = ""
+    take: int = 1
+    first_bar: int = 0
+    last_bar: int = 0
 
 
 @dataclass
 class Manifest:
-    """All clip records of one output directory, keyed by file name."""
+    """All clip records of one output directory, keyed by file name, and the timeline files written beside them."""
 
     plan: str = ""
     song: str = ""
     checkpoint: str | None = None
     clips: dict[str, ClipRecord] = field(default_factory=dict)
+    timelines: list[str] = field(default_factory=list)
 
 
 def settings_dict(config: RenderConfig) -> dict[str, Any]:
@@ -113,7 +124,7 @@ def read_manifest(directory: str | Path) -> Manifest:
         names = {f.name for f in dataclasses.fields(ClipRecord)}
         clips = {c["file"]: ClipRecord(**{k: v for k, v in c.items() if k in names}) for c in data.get("clips", [])}
         return Manifest(plan=data.get("plan", ""), song=data.get("song", ""), checkpoint=data.get("checkpoint"),
-                        clips=clips)
+                        clips=clips, timelines=[str(t) for t in data.get("timelines", [])])
     except (OSError, ValueError, TypeError, KeyError):
         return Manifest()  # a damaged manifest only means the clips are re-checked and re-rendered
 
@@ -134,7 +145,7 @@ def write_manifest(manifest: Manifest, directory: str | Path) -> tuple[Path, Pat
     """Write ``manifest.json`` and ``manifest.csv`` atomically; returns their paths."""
     directory = Path(directory)
     doc = {"plan": manifest.plan, "song": manifest.song, "checkpoint": manifest.checkpoint,
-           "clips": [dataclasses.asdict(r) for r in manifest.clips.values()]}
+           "timelines": list(manifest.timelines), "clips": [dataclasses.asdict(r) for r in manifest.clips.values()]}
     json_path, csv_path = directory / MANIFEST_JSON, directory / MANIFEST_CSV
     with atomic_output(json_path, overwrite=True) as tmp:
         tmp.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")

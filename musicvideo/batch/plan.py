@@ -47,7 +47,8 @@ from ..select import Traits
 DEFAULT_CODEC = "prores"
 
 _CONTAINERS = {"prores": ".mov", "dnxhr": ".mov", "h264": ".mp4", "hevc": ".mp4"}
-_PLAN_KEYS = {"song", "checkpoint", "name", "defaults", "clips"}
+_PLAN_KEYS = {"song", "checkpoint", "name", "defaults", "clips", "takes", "looks"}
+_LOOK_KEYS = {"seeds", "select"}
 _CLIP_KEYS = {"name", "start", "duration", "seeds", "select", "split", "codec"}
 _DEFAULTS_EXTRA = {"codec", "split"}
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._+-]*$")
@@ -86,7 +87,13 @@ class ClipSpec:
     split : int
         Frame ranges to render on separate workers and join (1 = one piece).
     line : int
-        Line of the clip's ``[[clips]]`` header in the plan.
+        Line of the clip's ``[[clips]]`` header in the plan (of ``clips = "sections"`` for a section clip).
+    label : str
+        Section label of a section clip (empty for a listed clip).
+    take : int
+        Which alternative look of its section (1-based).
+    first_bar, last_bar : int
+        Bars of the song it spans, 1-based (0 when unknown).
     """
 
     name: str
@@ -96,6 +103,10 @@ class ClipSpec:
     select: SelectSpec | None = None
     split: int = 1
     line: int = 0
+    label: str = ""
+    take: int = 1
+    first_bar: int = 0
+    last_bar: int = 0
 
     @property
     def fps(self) -> Fraction:
@@ -128,6 +139,10 @@ class BatchPlan:
         In plan order.
     defaults : RenderConfig
         The shared settings (used for the sequence's frame rate and size).
+    takes : int
+        Alternative looks per section (``clips = "sections"``).
+    sections : SongSections or None
+        The song's cut, for a ``clips = "sections"`` plan.
     """
 
     path: Path
@@ -137,6 +152,8 @@ class BatchPlan:
     song_duration_s: float
     clips: list[ClipSpec] = field(default_factory=list)
     defaults: RenderConfig = field(default_factory=RenderConfig)
+    takes: int = 1
+    sections: Any = None
 
 
 def container_for(codec: str) -> str:
@@ -268,6 +285,7 @@ def load_plan(path: str | Path, *, song_duration: float | None = None) -> BatchP
     """
     plan_path = require_file(path, "plan", ConfigError).resolve()
     text = plan_path.read_text(encoding="utf-8", errors="replace")
+    _check_clips_not_mixed(text, plan_path)
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -303,6 +321,16 @@ def load_plan(path: str | Path, *, song_duration: float | None = None) -> BatchP
 
     duration_total = float(song_duration) if song_duration is not None else song_duration_s(song)
     raw_clips = data.get("clips")
+    if isinstance(raw_clips, str) or "takes" in data or "looks" in data:
+        if raw_clips != "sections":
+            key = "clips" if isinstance(raw_clips, str) else ("takes" if "takes" in data else "looks")
+            raise ConfigError(f"{key}{line_of(text, key)} in plan {plan_path}: takes and looks go with "
+                              "clips = \"sections\" (one clip per section of the song), and clips takes only "
+                              "\"sections\" or [[clips]] tables")
+        user_walk = data.get("defaults", {}).get("walk", {}) if isinstance(data.get("defaults"), dict) else {}
+        plan = BatchPlan(path=plan_path, song=song, checkpoint=checkpoint, name=name,
+                         song_duration_s=duration_total, defaults=defaults)
+        return _section_plan(plan, data, lines, text, default_split, cut_style_set="section_change" in user_walk)
     if not raw_clips:
         raise ConfigError(f"plan {plan_path} has no clips (add a [[clips]] table with a name)")
     _typed(raw_clips, (list,), "clips", "", text, "an array of tables ([[clips]])")
@@ -380,3 +408,92 @@ def load_plan(path: str | Path, *, song_duration: float | None = None) -> BatchP
         clips.append(spec)
     return BatchPlan(path=plan_path, song=song, checkpoint=checkpoint, name=name, song_duration_s=duration_total,
                      clips=clips, defaults=defaults)
+
+
+# ---------------------------------------------------------------- clips = "sections"
+
+
+def _check_clips_not_mixed(text: str, plan_path: Path) -> None:
+    """``clips = "sections"`` and ``[[clips]]`` tables in one plan: one line naming both (TOML itself would
+    only say "cannot overwrite a value")."""
+    sections = [i for i, line in enumerate(text.splitlines(), 1)
+                if re.match(r"^\s*clips\s*=\s*[\"']sections[\"']", line)]
+    listed = [i for i, line in enumerate(text.splitlines(), 1) if re.match(r"^\s*\[\[\s*clips\s*\]\]", line)]
+    if sections and listed:
+        raise ConfigError(f"plan {plan_path} line {listed[0]} lists a clip ([[clips]]) but line {sections[0]} says "
+                          "clips = \"sections\"; keep one (delete the [[clips]] tables or the clips = \"sections\" "
+                          "line)")
+
+
+def _look_seeds(raw: Any, takes: int, where: str, region: str) -> list[list[int] | None]:
+    """A look's ``seeds``: one list (take 1) or one list per take; None where a take has none."""
+    bad = ConfigError(f"{where}seeds{line_of(region, 'seeds')} must be a list of integers (take 1) or a list of "
+                      "such lists (one per take)")
+    if not isinstance(raw, list) or not raw:
+        raise bad
+    per_take = raw if all(isinstance(x, list) for x in raw) else [raw]
+    for seeds in per_take:
+        if not seeds or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
+            raise bad
+    if len(per_take) > takes:
+        raise ConfigError(f"{where}seeds{line_of(region, 'seeds')} has {len(per_take)} lists but takes = {takes} "
+                          "(raise takes or drop a list)")
+    return [list(per_take[t]) if t < len(per_take) else None for t in range(takes)]
+
+
+def _section_plan(plan: BatchPlan, data: Mapping[str, Any], lines: _PlanText, text: str, default_split: int,
+                  *, cut_style_set: bool) -> BatchPlan:
+    """The clips of a ``clips = "sections"`` plan: one per section and take, cut on the frame grid."""
+    from ..motion.keyframes import song_seed
+    from .sections import analyse_sections, clip_name, derived_seeds
+
+    top = lines.table_region("")
+    at = line_of(text, "clips")
+    line_no = int(at.strip(" ()").split()[-1]) if at else 0
+    takes = _typed(data.get("takes", 1), (int,), "takes", "", top, "an integer")
+    if not 1 <= takes <= 16:
+        raise ConfigError(f"takes = {takes}{line_of(top, 'takes')} must be within 1..16")
+    defaults = plan.defaults
+    fps = exact_fps(defaults.fps)
+    song_cut = analyse_sections(plan.song, fps=fps, analysis=defaults.analysis,
+                                min_beat_confidence=defaults.walk.min_beat_confidence)
+    looks_raw = _typed(data.get("looks", {}), (dict,), "looks", "", text, "a table of labels ([looks.A])")
+    looks: dict[str, tuple[list[list[int] | None], SelectSpec | None]] = {}
+    for label, raw in looks_raw.items():
+        region = lines.table_region(f"looks.{label}")
+        where = f"looks.{label}."
+        if not isinstance(raw, dict):
+            raise ConfigError(f"looks.{label}{line_of(text, label)} must be a table ([looks.{label}])")
+        _check_keys(raw, _LOOK_KEYS, where, region)
+        if "seeds" in raw and "select" in raw:
+            raise ConfigError(f"[looks.{label}]{line_of(region, 'select')} has both seeds and select (keep one)")
+        seeds = _look_seeds(raw["seeds"], takes, where, region) if "seeds" in raw else [None] * takes
+        select = None
+        if "select" in raw:
+            select_raw = _typed(raw["select"], (dict,), "select", where, region, "a table of traits")
+            if isinstance(select_raw.get("like"), str):
+                select_raw = {**select_raw, "like": str((plan.path.parent / select_raw["like"]).resolve())}
+            select = _build(SelectSpec, select_raw, region, f"{where}select.")
+        looks[label] = (seeds, select)
+    base_seed = defaults.seed if defaults.seed is not None else song_seed(plan.song)
+    clips: list[ClipSpec] = []
+    for take in range(1, takes + 1):
+        for cut in song_cut.cuts:
+            config = copy.deepcopy(defaults)
+            config.start_s, config.duration_s = cut.start_s, cut.duration_s
+            if not cut_style_set:  # the editor cuts between clips: a morph into the next look would be cut off
+                config.walk.section_change = "cut"
+            given, select = looks.get(cut.label, ([None] * takes, None))
+            seeds, pick = given[take - 1], None
+            if select is not None:  # another pool of candidates per take: the takes differ, the label's clips agree
+                pick = dataclasses.replace(select, first_seed=select.first_seed + (take - 1) * select.candidates)
+            elif seeds is None:
+                seeds = derived_seeds(base_seed, cut.label_index, take, defaults.walk.n_keyframes)
+            name = clip_name(cut, take)
+            n_frames = frame_count(cut.duration_s, fps)
+            clips.append(ClipSpec(name=name, filename=name + container_for(config.video.codec), config=config,
+                                  seeds=seeds, select=pick, split=min(default_split, max(n_frames, 1)),
+                                  line=line_no, label=cut.label, take=take, first_bar=cut.first_bar,
+                                  last_bar=cut.last_bar))
+    return dataclasses.replace(plan, clips=clips, takes=takes, sections=song_cut)
+

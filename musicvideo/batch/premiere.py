@@ -1,9 +1,17 @@
 """Final Cut Pro 7 XML (``xmeml`` version 4): a sequence that Premiere Pro imports with File > Import.
 
 The sequence has every rendered clip on a video track at its position in the song (clips that overlap in time go
-on further tracks) over the full song on an audio track, so the cut starts in sync. Times are in frames of the
+on further tracks, takes of a section on the track of their take) over the full song on an audio track, so the cut
+starts in sync, and sequence markers (downbeats, named and coloured section starts). Times are in frames of the
 sequence's rate: ``timebase`` is the rounded frame rate and ``ntsc`` says whether it is really ``timebase * 1000 /
 1001`` (29.97 = timebase 30, ntsc TRUE). Files are referenced by absolute ``file://localhost/...`` URLs.
+
+Why our own writer and not OpenTimelineIO's ``fcp_xml`` adapter (otio-fcp-adapter 1.0.0, checked with the same
+timeline): it leaves the sequence's ``<format>`` empty (no frame size, so Premiere makes the sequence its default
+size, not the clips'), writes ``<media><audio/>`` without the sample rate and channel count of the song, writes
+``<rate>`` twice in every clipitem, nests the sequence in a ``<project>`` and drops track-level markers and
+marker colours (Premiere keeps a marker's colour in ``<pproColor>``). Everything else the timeline has (clips at
+their frames, NTSC rates, the song, sequence markers) is written here from the same numbers.
 """
 
 from __future__ import annotations
@@ -49,6 +57,36 @@ class TimelineClip:
     width: int
     height: int
     has_audio: bool = True
+    track: int | None = None
+
+
+@dataclass
+class TimelineMarker:
+    """A point marker on the sequence.
+
+    Attributes
+    ----------
+    name : str
+        Shown on the marker ("A (bar 1)", "bar 5").
+    time_s : float
+        Song time; placed on the nearest frame.
+    color : str or None
+        OpenTimelineIO marker colour name (``"RED"``, ``"CYAN"``, ...); None = the editor's default.
+    comment : str
+        Longer text (the marker's comment field).
+    """
+
+    name: str
+    time_s: float
+    color: str | None = None
+    comment: str = ""
+
+
+#: Premiere Pro's marker colours as it writes them in ``<pproColor>`` (alpha-blue-green-red integers, the
+#: encoding OpenTimelineIO's ``Color.from_agbr_int`` reads), by OpenTimelineIO colour name.
+PPRO_COLORS = {"RED": 4281740498, "ORANGE": 4280578025, "YELLOW": 4281049552, "GREEN": 4281828977,
+               "CYAN": 4292277273, "BLUE": 4294741314, "PURPLE": 4289825711, "MAGENTA": 4289825711,
+               "PINK": 4289825711, "WHITE": 4294967295}
 
 
 @dataclass
@@ -103,13 +141,19 @@ def _frames_at(seconds: float, fps: Fraction) -> int:
 
 
 def _assign_tracks(clips: Sequence[TimelineClip], fps: Fraction) -> list[list[tuple[TimelineClip, int, int]]]:
-    """Greedy interval packing: each clip goes on the first track where it does not overlap another."""
+    """Clips with a ``track`` go on it; the others by greedy interval packing: each on the first track where it
+    does not overlap another."""
     tracks: list[list[tuple[TimelineClip, int, int]]] = []
     for clip in sorted(clips, key=lambda c: (c.start_s, c.name)):
         start = _frames_at(clip.start_s, fps)
         length = int(round(Fraction(clip.n_frames) / Fraction(clip.fps) * fps))
+        if clip.track is not None:
+            while len(tracks) <= clip.track:
+                tracks.append([])
+            tracks[clip.track].append((clip, start, start + length))
+            continue
         for track in tracks:
-            if track[-1][2] <= start:
+            if not track or track[-1][2] <= start:
                 track.append((clip, start, start + length))
                 break
         else:
@@ -118,7 +162,7 @@ def _assign_tracks(clips: Sequence[TimelineClip], fps: Fraction) -> list[list[tu
 
 
 def build_sequence(name: str, clips: Sequence[TimelineClip], song: SongTrack, *, fps: Fraction, width: int,
-                   height: int) -> ET.ElementTree:
+                   height: int, markers: Sequence[TimelineMarker] = ()) -> ET.ElementTree:
     """The xmeml document of the sequence.
 
     Parameters
@@ -133,6 +177,8 @@ def build_sequence(name: str, clips: Sequence[TimelineClip], song: SongTrack, *,
         Sequence frame rate.
     width, height : int
         Sequence frame size.
+    markers : sequence of TimelineMarker
+        Sequence markers (Premiere shows them on the time ruler), each on its nearest frame.
 
     Returns
     -------
@@ -228,26 +274,34 @@ def build_sequence(name: str, clips: Sequence[TimelineClip], song: SongTrack, *,
     _sub(source, "trackindex", 1)
     _sub(track_el, "enabled", "TRUE")
     _sub(track_el, "locked", "FALSE")
+    for marker in markers:
+        element = _sub(seq, "marker")
+        _sub(element, "comment", marker.comment)
+        _sub(element, "name", marker.name)
+        _sub(element, "in", _frames_at(marker.time_s, fps))
+        _sub(element, "out", -1)  # a point marker, as Premiere writes one
+        if marker.color in PPRO_COLORS:
+            _sub(element, "pproColor", PPRO_COLORS[marker.color])
     ET.indent(root, space="  ")
     return ET.ElementTree(root)
 
 
 def write_fcp_xml(path: str | Path, name: str, clips: Sequence[TimelineClip], song: SongTrack, *, fps: Fraction,
-                  width: int, height: int) -> Path:
+                  width: int, height: int, markers: Sequence[TimelineMarker] = ()) -> Path:
     """Write the sequence as an FCP 7 XML file (atomically, replacing an older one).
 
     Parameters
     ----------
     path : str or Path
         The ``.xml`` file.
-    name, clips, song, fps, width, height
+    name, clips, song, fps, width, height, markers
         See :func:`build_sequence`.
 
     Returns
     -------
     Path
     """
-    tree = build_sequence(name, clips, song, fps=fps, width=width, height=height)
+    tree = build_sequence(name, clips, song, fps=fps, width=width, height=height, markers=markers)
     body = ET.tostring(tree.getroot(), encoding="unicode")
     text = '<?xml version="1.0" encoding="UTF-8"?>\n<!DOCTYPE xmeml>\n' + body + "\n"
     with atomic_output(path, overwrite=True) as tmp:
@@ -255,4 +309,4 @@ def write_fcp_xml(path: str | Path, name: str, clips: Sequence[TimelineClip], so
     return Path(path)
 
 
-__all__ = ["TimelineClip", "SongTrack", "timebase", "file_url", "path_from_url", "build_sequence", "write_fcp_xml"]
+__all__ = ["TimelineClip", "TimelineMarker", "PPRO_COLORS", "SongTrack", "timebase", "file_url", "path_from_url", "build_sequence", "write_fcp_xml"]

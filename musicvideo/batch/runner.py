@@ -28,7 +28,8 @@ from ..errors import ConfigError, MusicVideoError, MusicVideoWarning, OutputErro
 from .executors import JobOutcome, RenderJob, connect_ray, local_devices, run_local, run_ray
 from .manifest import ClipRecord, Manifest, read_manifest, settings_dict, sha256_file, write_manifest
 from .plan import BatchPlan, ClipSpec, load_plan
-from .premiere import SongTrack, TimelineClip, write_fcp_xml
+from .premiere import SongTrack, TimelineClip
+from .timeline import EditTimeline, musical_markers, write_timelines
 from .split import frame_ranges, join_parts, part_is_complete, part_path, parts_directory, remove_parts
 
 
@@ -46,6 +47,10 @@ class BatchResult:
         Clip names rendered in this run, kept from an earlier run, and failed.
     manifest_json, manifest_csv, xml : Path
         The manifest files and the FCP 7 XML sequence.
+    timelines : dict of str to Path
+        Every timeline file by kind: ``xml`` (Premiere), ``otio``, ``fcpxml``, ``edl`` (``edl take 2``, ...).
+    notes : list of str
+        One-line notes for the user (a song cut as one clip and why, an EDL that could not be written).
     elapsed_s : float
         Wall time.
     """
@@ -58,6 +63,8 @@ class BatchResult:
     manifest_json: Path | None = None
     manifest_csv: Path | None = None
     xml: Path | None = None
+    timelines: dict[str, Path] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
     elapsed_s: float = 0.0
 
     @property
@@ -256,18 +263,44 @@ def _song_track(song: Path, duration_s: float) -> SongTrack:
         return SongTrack(song, duration_s)
 
 
-def _write_xml(plan: BatchPlan, output_dir: Path, manifest: Manifest) -> Path:
-    clips = []
+def _song_sections(plan: BatchPlan) -> Any:
+    """The song's sections and downbeats at the plan's frame rate (the plan's own cut for a sections plan); None
+    when the song cannot be analysed (the timelines then have no markers)."""
+    if plan.sections is not None:
+        return plan.sections
+    from .sections import analyse_sections
+
+    try:
+        return analyse_sections(plan.song, fps=manifest_fps(plan), analysis=plan.defaults.analysis,
+                                min_beat_confidence=plan.defaults.walk.min_beat_confidence)
+    except MusicVideoError:
+        return None
+
+
+def _write_timelines(plan: BatchPlan, output_dir: Path, manifest: Manifest) -> tuple[dict[str, Path], list[str]]:
+    """The timeline files of the clips that are complete: FCP 7 XML, .otio, .fcpxml, EDL."""
+    clips, metadata = [], {}
+    takes = any(r.take > 1 for r in manifest.clips.values())
     for record in manifest.clips.values():
         if record.status == "ok":
             clips.append(TimelineClip(record.name, output_dir / record.file, record.start_s, record.frames,
-                                      Fraction(record.fps), record.width, record.height))
+                                      Fraction(record.fps), record.width, record.height,
+                                      track=record.take - 1 if takes else None))
+            metadata[record.name] = {"file": record.file, "label": record.label, "take": record.take,
+                                     "first_bar": record.first_bar, "last_bar": record.last_bar,
+                                     "seeds": list(record.seeds)}
     fps = Fraction(manifest_fps(plan))
     width = clips[0].width if clips else (plan.defaults.width or plan.defaults.size or 0)
     height = clips[0].height if clips else (plan.defaults.height or plan.defaults.size or 0)
     safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in plan.name) or "sequence"
-    return write_fcp_xml(output_dir / f"{safe}.xml", plan.name, clips, _song_track(plan.song, plan.song_duration_s),
-                         fps=fps, width=width, height=height)
+    song_cut = _song_sections(plan)
+    markers = []
+    if song_cut is not None:
+        markers = musical_markers(song_cut.downbeat_times_s,
+                                  [(c.label, c.start_s, c.first_bar) for c in song_cut.cuts])
+    edit = EditTimeline(name=plan.name, fps=fps, width=width, height=height, clips=clips,
+                        song=_song_track(plan.song, plan.song_duration_s), markers=markers, metadata=metadata)
+    return write_timelines(edit, output_dir, safe)
 
 
 def manifest_fps(plan: BatchPlan) -> Fraction:
@@ -291,6 +324,56 @@ def _check_output_dir(out: Path) -> None:
     if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
         raise OutputError(f"cannot create output directory {out}: {parent} is not a writable directory "
                           "(check the path)")
+
+
+def other_song(output_dir: str | Path, song: str | Path) -> str | None:
+    """The song an output folder was made for, when it is not ``song`` (by path and by content); else None."""
+    manifest = read_manifest(output_dir)
+    if not manifest.song:
+        return None
+    song = Path(song).resolve()
+    if Path(manifest.song).resolve() == song:
+        return None
+    try:
+        digest = sha256_file(song)
+    except OSError:
+        digest = ""
+    if digest and any(r.inputs.get("song") == digest for r in manifest.clips.values()):
+        return None  # the same song moved or renamed
+    return manifest.song
+
+
+def check_output_song(output_dir: str | Path, song: str | Path, *, overwrite: bool) -> str | None:
+    """Refuse an output folder made for another song unless ``overwrite``; returns that song (to clear) or None.
+
+    Raises
+    ------
+    OutputError
+        The folder holds another song's clips and ``overwrite`` is False.
+    """
+    other = other_song(output_dir, song)
+    if other is not None and not overwrite:
+        raise OutputError(f"output folder {output_dir} holds clips of another song ({Path(other).name}); choose "
+                          f"another folder, or add --overwrite to replace them with {Path(song).name}'s")
+    return other
+
+
+def clear_output(output_dir: Path) -> None:
+    """Delete what an earlier batch wrote in ``output_dir`` (its clips, timelines, manifest, seed picks and pieces),
+    nothing else."""
+    import shutil
+
+    from .split import PARTS_DIR
+
+    manifest = read_manifest(output_dir)
+    names = [r.file for r in manifest.clips.values()] + list(manifest.timelines)
+    names += [f"{r.name}.seeds.json" for r in manifest.clips.values()] + [f"{r.name}.seeds.png"
+                                                                           for r in manifest.clips.values()]
+    for name in names + ["manifest.json", "manifest.csv"]:
+        path = output_dir / name
+        if path.is_file() and path.parent == output_dir:
+            path.unlink()
+    shutil.rmtree(output_dir / PARTS_DIR, ignore_errors=True)
 
 
 def preflight(plan: BatchPlan, output_dir: str | Path, *, device: str = "auto") -> list[str]:
@@ -355,7 +438,7 @@ def preflight(plan: BatchPlan, output_dir: str | Path, *, device: str = "auto") 
 
 def run_batch(plan: str | Path | BatchPlan, output_dir: str | Path, *, workers: int | None = None,
               ray: str | None = None, device: str = "auto", retries: int = 2, split: int | None = None,
-              progress: bool = True) -> BatchResult:
+              progress: bool = True, overwrite: bool = False) -> BatchResult:
     """Render the clips of a plan into ``output_dir`` with a manifest and an FCP 7 XML sequence.
 
     Parameters
@@ -377,6 +460,9 @@ def run_batch(plan: str | Path | BatchPlan, output_dir: str | Path, *, workers: 
         ``split``; capped at a clip's frame count).
     progress : bool
         One line per finished clip on stderr.
+    overwrite : bool
+        Replace an output folder made for another song (its clips, timelines and manifest); without it such a
+        folder is refused.
 
     Returns
     -------
@@ -386,7 +472,8 @@ def run_batch(plan: str | Path | BatchPlan, output_dir: str | Path, *, workers: 
     Raises
     ------
     MusicVideoError
-        A plan that cannot run (see :func:`preflight`), before anything is created or written in ``output_dir``.
+        A plan that cannot run (see :func:`preflight`), or an output folder of another song without
+        ``overwrite``, before anything is created or written in ``output_dir``.
     """
     started = time.perf_counter()
     plan = plan if isinstance(plan, BatchPlan) else load_plan(plan)
@@ -398,8 +485,13 @@ def run_batch(plan: str | Path | BatchPlan, output_dir: str | Path, *, workers: 
         plan = dataclasses.replace(plan, clips=[dataclasses.replace(c, split=min(split, max(c.n_frames, 1)))
                                                 for c in plan.clips])
     out = Path(output_dir).expanduser()
+    replace = check_output_song(out, plan.song, overwrite=overwrite)
     for notice in preflight(plan, out, device=device if ray is None else "auto"):  # before anything is written
         warnings.warn(MusicVideoWarning(notice), stacklevel=2)
+    if plan.sections is not None and plan.sections.note:
+        warnings.warn(MusicVideoWarning(f"{plan.song.name}: {plan.sections.note}"), stacklevel=2)
+    if replace is not None:
+        clear_output(out)
     devices = None if ray is not None else local_devices(device, workers)
     started_ray = connect_ray(ray) if ray is not None else False  # an unreachable cluster fails here, before work
     try:
@@ -445,7 +537,8 @@ def _run(plan: BatchPlan, out: Path, *, ray: str | None, device: str, devices: l
             remove_stale_temporaries(path, suffix)
         record = ClipRecord(name=clip.name, file=clip.filename, start_s=config.start_s,
                             duration_s=float(config.duration_s or 0.0), fps=str(clip.fps), codec=config.video.codec,
-                            seeds=list(seeds or []), settings=settings, inputs=inputs)
+                            seeds=list(seeds or []), settings=settings, inputs=inputs, label=clip.label,
+                            take=clip.take, first_bar=clip.first_bar, last_bar=clip.last_bar)
         manifest.clips[clip.filename] = record
         specs[clip.name] = clip
         job = RenderJob(key=clip.name, clip=clip.name, song=str(plan.song), output=str(path), config=config,
@@ -474,11 +567,17 @@ def _run(plan: BatchPlan, out: Path, *, ray: str | None, device: str, devices: l
             run_ray(jobs, tracker, retries=retries)
         else:
             run_local(jobs, tracker, devices=devices or ["cpu"], retries=retries)
-    xml_path = _write_xml(plan, out, manifest)
+    timelines, notes = _write_timelines(plan, out, manifest)
+    manifest.timelines = sorted(p.name for p in timelines.values())
+    json_path, csv_path = write_manifest(manifest, out)
+    for note in notes:
+        _log(progress, f"musicvideo: note: {note}")
     records = list(manifest.clips.values())
     return BatchResult(output_dir=out, records=records, rendered=tracker.rendered, skipped=skipped,
                        failed=[r.name for r in records if r.status != "ok"], manifest_json=json_path,
-                       manifest_csv=csv_path, xml=xml_path, elapsed_s=time.perf_counter() - started)
+                       manifest_csv=csv_path, xml=timelines.get("xml"), timelines=timelines, notes=notes,
+                       elapsed_s=time.perf_counter() - started)
 
 
-__all__ = ["BatchResult", "run_batch", "preflight", "clip_is_complete", "manifest_fps"]
+__all__ = ["BatchResult", "run_batch", "preflight", "clip_is_complete", "manifest_fps", "other_song",
+           "check_output_song", "clear_output"]
