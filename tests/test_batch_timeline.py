@@ -196,8 +196,8 @@ def test_fcp7_xml_has_takes_on_tracks_and_a_marker_per_downbeat_and_section(tmp_
                      ("B (bar 25)", cut.cuts[3].start_frame, PPRO_COLORS["CYAN"])]
     # OpenTimelineIO's FCP 7 reader sees the same cut: clips at their frames, the song, every marker
     back = otio.adapters.read_from_file(str(paths["xml"]), adapter_name="fcp_xml")
-    back = back if isinstance(back, otio.schema.Timeline) else next(back.find_children(
-        descended_from_type=otio.schema.Timeline))
+    back = back if isinstance(back, otio.schema.Timeline) else back.find_children(
+        descended_from_type=otio.schema.Timeline)[0]
     v1 = [c for c in back.video_tracks()[0] if isinstance(c, otio.schema.Clip)]
     assert [c.range_in_parent().start_time.value for c in v1] == starts
     assert len(back.tracks.markers) == len(DOWNBEATS) + 4 and len(back.audio_tracks()) == 1
