@@ -68,7 +68,8 @@ class RejectedImage:
     reason: str
 
 
-def prepare_image(path: str, *, size: int, pad: bool = False, background: str = "white") -> PreparedImage | RejectedImage:
+def prepare_image(path: str, *, size: int, pad: bool = False, background: str = "white"
+                  ) -> PreparedImage | RejectedImage:
     """Read one image file and make its training image (see the module's notes for each step).
 
     Never raises for a bad file: an unreadable, truncated or unsupported one comes back as a
