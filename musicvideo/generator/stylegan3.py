@@ -17,8 +17,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.signal
-import scipy.special
 import torch
 import torch.nn.functional as F
 
@@ -112,6 +110,9 @@ def design_lowpass_filter(*, numtaps: int, cutoff: float, width: float, fs: floa
         raise ConfigError(f"a low-pass filter needs at least 1 tap (got {numtaps})")
     if numtaps == 1:
         return None
+    import scipy.signal  # here, not at the top: loading or inspecting a StyleGAN2 checkpoint need not import it
+    import scipy.special
+
     if not radial:
         taps = scipy.signal.firwin(numtaps=numtaps, cutoff=cutoff, width=width, fs=fs)
         return torch.as_tensor(taps, dtype=torch.float32)

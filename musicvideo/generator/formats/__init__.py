@@ -53,16 +53,18 @@ def detect_format(path: str | Path) -> str:
         head = f.read(64)
     if size == 0:
         raise CheckpointError(f"checkpoint {p} is empty (0 bytes); re-download or re-export it")
-    if head[:1] == b"\x80":
-        return "pickle"
-    if head[:4] == b"PK\x03\x04":
-        return "zip"
-    if len(head) >= 9 and head[8:9] == b"{":
+    # safetensors first: its 8-byte header length may well start with 0x80 (1 file in 256), a pickle's first byte.
+    # Its JSON header always opens with '{"'; a pickle has its protocol and frame length there.
+    if len(head) >= 10 and head[8:10] == b'{"':
         (header_len,) = struct.unpack("<Q", head[:8])
         if header_len + 8 > size:
             raise CheckpointError(f"checkpoint {p}: truncated safetensors file (header says {header_len} bytes, "
                                   f"file has {size}); re-download or re-convert it")
         return "safetensors"
+    if head[:1] == b"\x80":
+        return "pickle"
+    if head[:4] == b"PK\x03\x04":
+        return "zip"
     what = next((name for sig, name in _KNOWN_OTHER if head.startswith(sig)), None)
     if what is None:
         text = all(32 <= b < 127 or b in (9, 10, 13) for b in head)
