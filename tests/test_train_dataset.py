@@ -369,3 +369,50 @@ def test_cli_makes_a_dataset_and_overwrites(tmp_path, capsys):
     assert f"{target}: 5 images 8x8" in out and "d_sheet.png" in out
     assert main(["dataset", str(src), "-o", str(target), "--size", "4", "--quiet", "--overwrite"]) == 0
     assert ImageZipDataset(target).resolution == 4
+
+
+def test_own_contact_sheet_is_not_read_back_as_an_image(tmp_path):
+    for i in range(3):
+        _save(tmp_path / f"{i}.png", Image.fromarray(_gradient(20, 20, seed=i)))
+    first = make_dataset([tmp_path], tmp_path / "d.zip", size=8, progress=False)
+    again = make_dataset([tmp_path], tmp_path / "d.zip", size=8, overwrite=True, progress=False)
+    assert (tmp_path / "d_sheet.png").exists() and first.count == again.count == 3 and again.found == 3
+
+
+# ---------------------------------------------------------------- modes and colour spaces, one image at a time
+
+from musicvideo.train.dataset_images import to_rgb  # noqa: E402
+
+
+def test_to_rgb_other_modes():
+    grey = np.arange(64, dtype=np.float32).reshape(8, 8) / 63
+    assert np.array_equal(np.asarray(to_rgb(Image.fromarray(grey)))[..., 0], np.rint(grey * 255).astype(np.uint8))
+    wide = np.arange(64, dtype=np.int32).reshape(8, 8) * 1000  # 32-bit integer, as some 16-bit files open
+    assert np.asarray(to_rgb(Image.fromarray(wide)))[7, 7, 1] == round(63000 / 257)
+    bits = Image.fromarray(np.eye(8, dtype=bool))
+    assert np.array_equal(np.asarray(to_rgb(bits))[..., 2], np.eye(8, dtype=np.uint8) * 255)
+    la = Image.fromarray(np.stack([np.full((8, 8), 40, np.uint8), np.eye(8, dtype=np.uint8) * 255], -1))
+    assert la.mode == "LA"
+    out = np.asarray(to_rgb(la, (0, 0, 0)))
+    assert out[3, 3].tolist() == [40, 40, 40] and out[3, 4].tolist() == [0, 0, 0]
+    pal = Image.fromarray(np.eye(8, dtype=np.uint8)).convert("P")
+    pal.info["transparency"] = 0  # palette index 0 transparent
+    assert np.asarray(to_rgb(pal))[0, 1].tolist() == [255, 255, 255]
+
+
+def test_to_rgb_colour_manages_lab_and_keeps_srgb_and_broken_profiles():
+    from PIL import ImageCms
+
+    y, x = np.mgrid[0:16, 0:16]
+    rgb = np.stack([x * 16, y * 16, 255 - x * 8], -1).astype(np.uint8)
+    srgb = ImageCms.createProfile("sRGB")
+    lab = ImageCms.profileToProfile(Image.fromarray(rgb), srgb, ImageCms.createProfile("LAB"), outputMode="LAB")
+    buf = io.BytesIO()
+    lab.save(buf, format="tiff")
+    back = np.asarray(to_rgb(Image.open(io.BytesIO(buf.getvalue())))).astype(int)
+    assert np.median(np.abs(back - rgb)) <= 1 and np.mean(np.abs(back - rgb)) < 3  # Lab is 8-bit: close, not exact
+    tagged = Image.fromarray(rgb)
+    tagged.info["icc_profile"] = ImageCms.ImageCmsProfile(srgb).tobytes()
+    assert np.array_equal(np.asarray(to_rgb(tagged)), rgb)  # sRGB already: bit for bit
+    tagged.info["icc_profile"] = b"not a profile"
+    assert np.array_equal(np.asarray(to_rgb(tagged)), rgb)

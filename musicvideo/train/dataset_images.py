@@ -3,6 +3,8 @@
 Every image ends as 8-bit RGB, upright, square, of the dataset's size:
 
 - **Orientation**: the EXIF orientation tag is applied first (``PIL.ImageOps.exif_transpose``), as a viewer shows it.
+- **Colour space**: an embedded ICC profile other than sRGB (Adobe RGB, P3, press CMYK) and CIE Lab pixels are
+  converted to sRGB with Little CMS (:func:`to_srgb`).
 - **Modes**: grey, palette, CMYK and YCbCr are converted by Pillow; 16-bit grey (``I;16``, ``I``) is scaled to 8 bits
   (``v / 257``, rounded), 32-bit float (``F``) from 0..1 (or 0..255 where it goes above 1). Pillow reads 16-bit
   RGB files as 8-bit RGB already.
@@ -140,11 +142,45 @@ def to_rgb(img: Image.Image, fill: tuple[int, int, int] = (255, 255, 255)) -> Im
         values = np.asarray(img).astype(np.float64)
         scale = 255.0 if np.nanmax(values, initial=0.0) <= 1.0 else 1.0
         img = Image.fromarray(np.clip(np.rint(np.nan_to_num(values) * scale), 0, 255).astype(np.uint8))
+    img = to_srgb(img)
     if img.mode in _ALPHA_MODES or "transparency" in img.info:
         rgba = img.convert("RGBA")
         canvas = Image.new("RGBA", rgba.size, fill + (255,))
         return Image.alpha_composite(canvas, rgba).convert("RGB")
     return img.convert("RGB") if img.mode != "RGB" else img
+
+
+def to_srgb(img: Image.Image) -> Image.Image:
+    """Colour-manage an image to sRGB where it says it is in another space; else return it as it is.
+
+    An RGB or CMYK image with an embedded ICC profile that is not sRGB (Adobe RGB, Display P3, a press CMYK) is
+    converted with Little CMS (perceptual intent), and CIE Lab pixels (mode ``LAB``) through Pillow's built-in Lab
+    profile: a naive conversion would dull or shift their colours. A profile that cannot be used is ignored.
+
+    Parameters
+    ----------
+    img : PIL.Image.Image
+
+    Returns
+    -------
+    PIL.Image.Image
+        Mode ``RGB`` where converted, else ``img`` itself.
+    """
+    from PIL import ImageCms
+
+    icc = img.info.get("icc_profile")
+    try:
+        if img.mode == "LAB":
+            source = ImageCms.createProfile("LAB")
+        elif icc and img.mode in ("RGB", "CMYK"):
+            source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+            if "srgb" in (ImageCms.getProfileDescription(source) or "").lower():
+                return img  # already sRGB: keep the pixels bit for bit
+        else:
+            return img
+        return ImageCms.profileToProfile(img, source, ImageCms.createProfile("sRGB"), outputMode="RGB")
+    except (ImageCms.PyCMSError, OSError, ValueError, TypeError):
+        return img  # a broken or unsupported profile: the pixels as they are
 
 
 def fit_square(img: Image.Image, size: int, *, pad: bool = False, fill: tuple[int, int, int] = (255, 255, 255)

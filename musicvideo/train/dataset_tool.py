@@ -185,7 +185,7 @@ def sidecar_paths(output: Path) -> tuple[Path, Path]:
     return output.with_name(f"{output.stem}_sheet.png"), output.with_name(f"{output.stem}_dropped.txt")
 
 
-def find_images(sources: Sequence[str | Path]) -> list[SourceImage]:
+def find_images(sources: Sequence[str | Path], *, exclude: Iterable[str | Path] = ()) -> list[SourceImage]:
     """The image files in ``sources``, in a fixed order.
 
     A folder is searched recursively (hidden files and folders, whose names start with ``.``, are skipped, as
@@ -195,6 +195,9 @@ def find_images(sources: Sequence[str | Path]) -> list[SourceImage]:
     Parameters
     ----------
     sources : sequence of str or Path
+    exclude : iterable of str or Path
+        Files to leave out: the tool's own outputs (a contact sheet made in the folder it reads from must not
+        become a training image when the command is run again).
 
     Returns
     -------
@@ -206,7 +209,7 @@ def find_images(sources: Sequence[str | Path]) -> list[SourceImage]:
         A source does not exist.
     """
     found: list[SourceImage] = []
-    seen: set[Path] = set()
+    seen: set[Path] = {Path(p).expanduser().resolve() for p in exclude}
     for source in sources:
         root = Path(source).expanduser()
         if root.is_file():
@@ -306,7 +309,7 @@ def make_dataset(sources: Sequence[str | Path], output: str | Path, *, size: int
         check_output_path(target, overwrite=overwrite)
     if not sources:
         raise DatasetError("no image sources given (name folders or image files)")
-    found = find_images(sources)
+    found = find_images(sources, exclude=(output, sheet_path, dropped_path))
     if not found:
         raise DatasetError(f"no images in {', '.join(map(str, sources))} (looked recursively for "
                            f"{' '.join(IMAGE_EXTENSIONS)})")
