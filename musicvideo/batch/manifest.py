@@ -22,7 +22,7 @@ from ..config import RenderConfig
 MANIFEST_JSON = "manifest.json"
 MANIFEST_CSV = "manifest.csv"
 
-CSV_COLUMNS = ["file", "name", "label", "take", "first_bar", "last_bar", "start_s", "duration_s", "fps", "width",
+CSV_COLUMNS = ["file", "name", "start_s", "duration_s", "label", "take", "first_bar", "last_bar", "fps", "width",
                "height", "codec", "seeds", "frames", "sha256", "status", "error", "attempts", "elapsed_s", "settings"]
 
 
