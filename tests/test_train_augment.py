@@ -11,8 +11,13 @@ from musicvideo.train.augment import SYM6, AdaController, AugmentPipe, _blit, _w
 
 
 @pytest.fixture(autouse=True)
-def _seed():
+def _seed_and_one_thread():
+    """Fixed draws; small tensors run fastest on one thread (and the test machine's cores are shared)."""
     torch.manual_seed(0)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 def noise_images(n: int = 8, size: int = 16, channels: int = 3) -> torch.Tensor:

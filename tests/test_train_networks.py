@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -13,6 +15,15 @@ from tests._checkpoint_fixtures import (reference_state_dict, tiny_config, write
                                         write_nvlabs_tf_pkl, write_rosinality_pt)
 from tests._train_fixtures import (nvlabs_d_layout, random_d_state, rosinality_d_forward, write_nvlabs_pkl_with_d,
                                    write_rosinality_pt_with_d)
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tiny convolutions run fastest on one thread (and the test machine's cores are shared)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 def tiny_d_config(**kw) -> DiscriminatorConfig:
@@ -186,3 +197,178 @@ def test_loading_never_runs_embedded_code(tmp_path, monkeypatch):
     load_discriminator(path)
     assert not marker.exists()
     assert b"torch_utils.persistence" in path.read_bytes()  # an NVlabs-style pickle of persistent objects
+
+
+# ------------------------------------------------------------------------------------------------- loss
+
+
+class ToyD(torch.nn.Module):
+    """logit = sum(a * x^2) + b . x: its input gradient is 2 a x + b, known in closed form."""
+
+    def __init__(self, shape=(3, 8, 8)):
+        super().__init__()
+        gen = torch.Generator().manual_seed(5)
+        self.a = torch.nn.Parameter(torch.randn(shape, generator=gen) * 0.1)
+        self.b = torch.nn.Parameter(torch.randn(shape, generator=gen) * 0.1)
+
+    def forward(self, img, c=None):
+        return (self.a * img.square() + self.b * img).flatten(1).sum(1, keepdim=True)
+
+
+def tiny_gd(seed: int = 0):
+    from musicvideo.generator.stylegan2 import Generator
+
+    torch.manual_seed(seed)
+    G = Generator(tiny_config()).train().requires_grad_(True)
+    D = Discriminator(DiscriminatorConfig.for_generator(G.config))
+    return G, D
+
+
+def test_r1_is_the_gradient_norm_penalty():
+    from musicvideo.train.loss import StyleGAN2Loss
+
+    D = ToyD()
+    loss = StyleGAN2Loss(G=None, D=D, r1_gamma=3.0, r1_interval=16)
+    x = torch.randn(5, 3, 8, 8)
+    got = loss.r1_loss(x, None)
+    grad = 2 * D.a * x + D.b
+    want = 16 * 3.0 / 2 * grad.square().sum([1, 2, 3]).mean()
+    torch.testing.assert_close(got, want)
+    got.backward()  # d/da of 24 * mean sum (2 a x + b)^2 = 24 * mean 2 (2 a x + b) 2 x
+    torch.testing.assert_close(D.a.grad, 24 * (4 * (2 * D.a * x + D.b) * x).mean(0).detach(), rtol=1e-4, atol=1e-5)
+    assert loss.r1_due(0) and loss.r1_due(32) and not loss.r1_due(5)
+
+
+def test_nonsaturating_losses_are_the_softplus_formulas():
+    from musicvideo.train.loss import StyleGAN2Loss
+
+    G, D = tiny_gd()
+    G.eval()  # no w_avg update, so the manual pass sees the same network
+    loss = StyleGAN2Loss(G, D, style_mixing_prob=0.0)
+    z, x = torch.randn(4, 16), torch.rand(4, 3, 16, 16) * 2 - 1
+    torch.manual_seed(7)
+    g_loss = loss.generator_loss(z, None)
+    torch.manual_seed(7)
+    fake = G.synthesis(G.mapping(z, None), noise_mode="random")
+    torch.testing.assert_close(g_loss, F.softplus(-D(fake)).mean())
+    torch.manual_seed(8)
+    d_loss = loss.discriminator_loss(x, None, z, None)
+    torch.manual_seed(8)
+    fake = G.synthesis(G.mapping(z, None), noise_mode="random")
+    real_logits = D(x)
+    torch.testing.assert_close(d_loss, F.softplus(D(fake)).mean() + F.softplus(-real_logits).mean())
+    assert torch.equal(loss.d_real_signs, real_logits.sign().flatten())
+    assert -math.log(torch.sigmoid(torch.tensor(0.3))) == pytest.approx(F.softplus(torch.tensor(-0.3)).item())
+
+
+def test_style_mixing_switches_latents_at_one_layer():
+    from musicvideo.train.loss import StyleGAN2Loss
+
+    G, D = tiny_gd()
+    seen = []
+    synthesis = G.synthesis.forward
+    G.synthesis.forward = lambda ws, **kw: (seen.append(ws.detach()), synthesis(ws, **kw))[1]
+    loss = StyleGAN2Loss(G, D, style_mixing_prob=1.0)
+    z = torch.randn(3, 16)
+    cutoffs = set()
+    for _ in range(12):
+        loss.generator_loss(z, None)
+        ws = seen[-1]
+        w1 = G.mapping(z, None)[:, 0]
+        same = torch.isclose(ws, w1[:, None]).all(dim=2).all(dim=0)  # per layer: still the first z's w?
+        k = int(same.sum())
+        assert bool(same[:k].all()) and not bool(same[k:].any()) and 1 <= k < G.num_ws
+        assert torch.equal(ws[:, k:], ws[:, -1:].expand_as(ws[:, k:]))  # the rest is one other w
+        cutoffs.add(k)
+    assert len(cutoffs) > 1
+    loss = StyleGAN2Loss(G, D, style_mixing_prob=0.0)
+    loss.generator_loss(z, None)
+    assert torch.equal(seen[-1], seen[-1][:, :1].expand_as(seen[-1]))
+
+
+def test_w_avg_is_tracked_in_training_mode_only():
+    from musicvideo.train.loss import StyleGAN2Loss
+
+    G, D = tiny_gd()
+    G.mapping.w_avg.fill_(0.5)
+    loss = StyleGAN2Loss(G, D, style_mixing_prob=0.0)
+    z = torch.randn(8, 16)
+    with torch.no_grad():
+        w = G.mapping(z, None)[:, 0]
+    loss.generator_loss(z, None)
+    torch.testing.assert_close(G.mapping.w_avg, w.mean(0) + (0.5 - w.mean(0)) * 0.995)
+    G.eval()
+    before = G.mapping.w_avg.clone()
+    loss.generator_loss(z, None)
+    assert torch.equal(G.mapping.w_avg, before)
+
+
+def test_generator_trains_through_the_augment_pipe():
+    from musicvideo.train.augment import AugmentPipe
+    from musicvideo.train.loss import StyleGAN2Loss, lazy_adam_hparams
+
+    G, D = tiny_gd()
+    loss = StyleGAN2Loss(G, D, augment_pipe=AugmentPipe(p=1.0), pl_weight=2.0)
+    z = torch.randn(4, 16)
+    loss.generator_loss(z, None).backward()
+    missing = [n for n, p in G.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]
+    assert missing == []  # noise strengths too: training uses random noise
+    G.zero_grad()
+    pl = loss.pl_loss(z, None)
+    pl.backward()
+    assert torch.isfinite(pl) and loss.pl_mean > 0
+    assert G.synthesis.b16.conv0.weight.grad.abs().sum() > 0
+    r1 = loss.r1_loss(torch.rand(4, 3, 16, 16) * 2 - 1, None)
+    r1.backward()
+    assert all(p.grad is not None for p in D.parameters())  # every D parameter in the graph (DDP)
+    lr, betas = lazy_adam_hparams(0.0025, (0.0, 0.99), 16)
+    assert lr == pytest.approx(0.0025 * 16 / 17) and betas == (0.0, pytest.approx(0.99 ** (16 / 17)))
+
+
+def blob_batch(n: int, gen: torch.Generator) -> torch.Tensor:
+    """Red discs of random size and place on a dark blue background, 16 px, in [-1, 1]."""
+    yy, xx = torch.meshgrid(torch.arange(16.0), torch.arange(16.0), indexing="ij")
+    cx, cy = torch.rand(n, 1, 1, generator=gen) * 8 + 4, torch.rand(n, 1, 1, generator=gen) * 8 + 4
+    r = torch.rand(n, 1, 1, generator=gen) * 3 + 3
+    inside = torch.sigmoid((r - ((xx - cx) ** 2 + (yy - cy) ** 2).sqrt()) * 2)
+    red, blue = torch.tensor([0.9, -0.8, -0.6]), torch.tensor([-0.8, -0.7, -0.2])
+    return blue.reshape(1, 3, 1, 1) + (red - blue).reshape(1, 3, 1, 1) * inside[:, None]
+
+
+def test_smoke_50_steps_move_generator_colours_towards_the_data():
+    """50 D+G steps at 16 px (lazy R1 included) bring G's mean colour towards the blobs'."""
+    from musicvideo.train.loss import StyleGAN2Loss, lazy_adam_hparams
+
+    G, D = tiny_gd(seed=1)
+    gen = torch.Generator().manual_seed(0)
+    loss = StyleGAN2Loss(G, D, r1_gamma=0.1, style_mixing_prob=0.9)
+    opt_g = torch.optim.Adam(G.parameters(), lr=0.0025, betas=(0.0, 0.99))
+    lr, betas = lazy_adam_hparams(0.0025, (0.0, 0.99), 16)
+    opt_d = torch.optim.Adam(D.parameters(), lr=lr, betas=betas)
+    data_mean = blob_batch(256, gen).mean(dim=(0, 2, 3))
+    z_eval = torch.randn(64, 16, generator=gen)
+
+    def colour_gap() -> float:
+        with torch.no_grad():
+            return (G.synthesis(G.mapping(z_eval, None), noise_mode="const").mean(dim=(0, 2, 3)) - data_mean).norm().item()
+
+    before = colour_gap()
+    for step in range(50):
+        real = blob_batch(8, gen)
+        z = torch.randn(8, 16, generator=gen)
+        G.requires_grad_(False)
+        D.requires_grad_(True)
+        opt_d.zero_grad()
+        loss.discriminator_loss(real, None, z, None).backward()
+        opt_d.step()
+        if loss.r1_due(step):
+            opt_d.zero_grad()
+            loss.r1_loss(real, None).backward()
+            opt_d.step()
+        G.requires_grad_(True)
+        D.requires_grad_(False)
+        opt_g.zero_grad()
+        loss.generator_loss(torch.randn(8, 16, generator=gen), None).backward()
+        opt_g.step()
+    after = colour_gap()
+    assert after < 0.6 * before, (before, after)
