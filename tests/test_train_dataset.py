@@ -400,8 +400,36 @@ def test_to_rgb_other_modes():
     assert np.asarray(to_rgb(pal))[0, 1].tolist() == [255, 255, 255]
 
 
-def test_to_rgb_colour_manages_lab_and_keeps_srgb_and_broken_profiles():
+def _swapped_primaries_profile() -> bytes:
+    """An RGB ICC profile whose red and green primaries are sRGB's green and red (and whose name is not sRGB)."""
+    import struct
+
     from PIL import ImageCms
+
+    data = bytearray(ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes())
+    count = struct.unpack(">I", data[128:132])[0]
+    table = {}
+    for i in range(count):
+        sig, offset, length = struct.unpack(">4sII", data[132 + 12 * i: 144 + 12 * i])
+        table[sig] = (i, offset, length)
+    (ir, r_off, r_len), (ig, g_off, g_len) = table[b"rXYZ"], table[b"gXYZ"]
+    struct.pack_into(">4sII", data, 132 + 12 * ir, b"rXYZ", g_off, g_len)
+    struct.pack_into(">4sII", data, 132 + 12 * ig, b"gXYZ", r_off, r_len)
+    return bytes(data).replace("sRGB".encode("utf-16-be"), "Swap".encode("utf-16-be"))
+
+
+def test_to_rgb_colour_manages_icc_profiles_keeps_srgb_and_broken_ones_and_reads_lab(tmp_path):
+    from PIL import ImageCms
+
+    from musicvideo.train.dataset_images import prepare_image
+
+    primaries = Image.fromarray(np.array([[[255, 0, 0], [0, 255, 0], [0, 0, 255], [128, 128, 128]]], np.uint8))
+    primaries.info["icc_profile"] = _swapped_primaries_profile()
+    assert np.asarray(to_rgb(primaries)).tolist() == [[[0, 255, 0], [255, 0, 0], [0, 0, 255], [128, 128, 128]]]
+    red = Image.new("RGB", (8, 8), (255, 0, 0))
+    red.save(tmp_path / "tagged.png", icc_profile=primaries.info["icc_profile"])  # the tool reads the file's tag
+    made = Image.open(io.BytesIO(prepare_image(str(tmp_path / "tagged.png"), size=4).png))
+    assert made.getpixel((1, 1)) == (0, 255, 0)
 
     y, x = np.mgrid[0:16, 0:16]
     rgb = np.stack([x * 16, y * 16, 255 - x * 8], -1).astype(np.uint8)

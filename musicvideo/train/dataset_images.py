@@ -3,9 +3,9 @@
 Every image ends as 8-bit RGB, upright, square, of the dataset's size:
 
 - **Orientation**: the EXIF orientation tag is applied first (``PIL.ImageOps.exif_transpose``), as a viewer shows it.
-- **Colour space**: an embedded ICC profile other than sRGB (Adobe RGB, P3, press CMYK) and CIE Lab pixels are
-  converted to sRGB with Little CMS (:func:`to_srgb`).
-- **Modes**: grey, palette, CMYK and YCbCr are converted by Pillow; 16-bit grey (``I;16``, ``I``) is scaled to 8 bits
+- **Colour space**: an embedded ICC profile other than sRGB (Adobe RGB, P3, press CMYK) is honoured: converted to
+  sRGB with Little CMS (:func:`to_srgb`).
+- **Modes**: grey, palette, CMYK, YCbCr and Lab are converted by Pillow; 16-bit grey (``I;16``, ``I``) is scaled to 8 bits
   (``v / 257``, rounded), 32-bit float (``F``) from 0..1 (or 0..255 where it goes above 1). Pillow reads 16-bit
   RGB files as 8-bit RGB already.
 - **Transparency** (RGBA, LA, a palette or grey image with a transparent colour) is composited on a plain
@@ -154,8 +154,8 @@ def to_srgb(img: Image.Image) -> Image.Image:
     """Colour-manage an image to sRGB where it says it is in another space; else return it as it is.
 
     An RGB or CMYK image with an embedded ICC profile that is not sRGB (Adobe RGB, Display P3, a press CMYK) is
-    converted with Little CMS (perceptual intent), and CIE Lab pixels (mode ``LAB``) through Pillow's built-in Lab
-    profile: a naive conversion would dull or shift their colours. A profile that cannot be used is ignored.
+    converted with Little CMS (perceptual intent): read as sRGB, its colours would be dull or shifted. A profile
+    that cannot be used is ignored. (Pillow converts CIE Lab pixels, mode ``LAB``, to sRGB itself.)
 
     Parameters
     ----------
@@ -170,9 +170,7 @@ def to_srgb(img: Image.Image) -> Image.Image:
 
     icc = img.info.get("icc_profile")
     try:
-        if img.mode == "LAB":
-            source = ImageCms.createProfile("LAB")
-        elif icc and img.mode in ("RGB", "CMYK"):
+        if icc and img.mode in ("RGB", "CMYK"):
             source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
             if "srgb" in (ImageCms.getProfileDescription(source) or "").lower():
                 return img  # already sRGB: keep the pixels bit for bit
