@@ -472,7 +472,8 @@ def _generate(generator: Any, walk: Any, start: int, stop: int, noise_mode: str,
 
     with torch.inference_mode():
         batch = walk.batch(start, stop)
-        images = generator.synthesis(batch.ws, noise_mode=noise_mode, noise_scale=batch.noise_scale)
+        camera = {} if batch.transforms is None else {"transform": batch.transforms}  # StyleGAN3's camera only
+        images = generator.synthesis(batch.ws, noise_mode=noise_mode, noise_scale=batch.noise_scale, **camera)
         return convert(images)
 
 

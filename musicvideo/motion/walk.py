@@ -15,7 +15,9 @@ latent is interpolated (Catmull-Rom by default, so keyframes never show as kinks
 - *truncation* ``psi = truncation_psi + truncation_loudness * level[i]``: loud passages stray further from the
   average image, quiet ones settle toward it (``level``: the loudness smoothed over about a second, so that
   truncation follows phrases and only the layer-wise hits react to each beat; ``loudness`` for curves without it);
-- *noise strength* ``noise_base + noise_loudness * level[i] + noise_fine * drive[i, fine]``.
+- *noise strength* ``noise_base + noise_loudness * level[i] + noise_fine * drive[i, fine]``;
+- *camera* (StyleGAN3 only): per-frame input transforms from :mod:`musicvideo.motion.camera` (a drift with the
+  harmony, pushes on hits, turns at section changes), in :attr:`WalkBatch.transforms`.
 
 Only per-frame tables are kept (O(N) small numbers, ~130 bytes a frame); latents are made on demand for any frame
 range ``[a, b)`` and are bit-identical to the same frames of a full render, so a song can be split over workers.
@@ -34,6 +36,7 @@ from ..errors import ConfigError
 if TYPE_CHECKING:  # torch is imported where latents are made, so reading a config stays light
     import torch
 
+    from .camera import CameraPath
     from .keyframes import Keyframes
 
 
@@ -97,6 +100,26 @@ class WalkConfig:
         the picture).
     chroma_strength : float
         0..1: how far the chroma latents pull the middle layers.
+    camera : {'auto', 'on', 'off'}
+        The StyleGAN3 camera (:mod:`musicvideo.motion.camera`): translation and rotation of the network's input,
+        moved by the music. 'auto' uses it when the network takes an input transform (StyleGAN3) and not for
+        StyleGAN2, which has no such input ('on' with StyleGAN2 notes that and renders without it).
+    camera_drift : float
+        Speed of the slow drift, image widths per second at full harmonic activity (it follows the slow loudness
+        and chord changes, never the drums, and the song's character).
+    camera_radius : float
+        The camera stays within this distance of the centre, image widths (0 < radius <= 0.5): further out a
+        StyleGAN3 network shows what lies beyond the field of view it was trained on.
+    camera_push : float
+        Forward surge on a full hit, image widths (the walk's hit envelope: peaks on the beat, scaled by beat
+        confidence; none without a trusted beat).
+    camera_turn_deg : float
+        Roll between section labels, degrees: the first label at 0, the next ones at +1, -1, +0.5, -0.5 times it
+        (a returning section returns to its angle).
+    camera_turn_bars : float
+        The turn eases in over this many bars and arrives on the section's first downbeat (0: a hard turn on it).
+    camera_roll_deg : float
+        Amplitude of a slow roll that follows the drift, degrees.
     """
 
     space: Literal["w", "z"] = "w"
@@ -125,6 +148,13 @@ class WalkConfig:
     fine_gain: float = 1.0
     chroma: bool = False
     chroma_strength: float = 0.5
+    camera: Literal["auto", "on", "off"] = "auto"
+    camera_drift: float = 0.04
+    camera_radius: float = 0.15
+    camera_push: float = 0.03
+    camera_turn_deg: float = 10.0
+    camera_turn_bars: float = 1.0
+    camera_roll_deg: float = 2.0
 
     def __post_init__(self) -> None:
         if self.space not in ("w", "z"):
@@ -147,9 +177,12 @@ class WalkConfig:
         for name in ("bar_shaping", "min_beat_confidence", "chroma_strength"):
             if not 0 <= getattr(self, name) <= 1:
                 raise ConfigError(f"walk.{name} must be in 0..1, got {getattr(self, name)}")
+        if self.camera not in ("auto", "on", "off"):
+            raise ConfigError(f"walk.camera must be 'auto', 'on' or 'off', got {self.camera!r}")
         for name in ("speed_scale", "pulse_strength", "truncation_psi", "truncation_loudness",
                      "noise_base", "noise_loudness", "noise_fine", "section_morph_s", "coarse_gain", "middle_gain",
-                     "fine_gain"):
+                     "fine_gain", "camera_drift", "camera_push", "camera_turn_deg", "camera_turn_bars",
+                     "camera_roll_deg"):
             value = getattr(self, name)
             if not math.isfinite(value) or value < 0:
                 raise ConfigError(f"walk.{name} must be a finite number >= 0, got {value}")
@@ -158,6 +191,12 @@ class WalkConfig:
         if self.truncation_psi + self.truncation_loudness > 2:
             raise ConfigError("walk.truncation_psi + walk.truncation_loudness must be <= 2 "
                               f"(got {self.truncation_psi} + {self.truncation_loudness}); 1 is the trained variety")
+        if not (math.isfinite(self.camera_radius) and 0 < self.camera_radius <= 0.5):
+            raise ConfigError(f"walk.camera_radius must be above 0 and at most 0.5 image widths, "
+                              f"got {self.camera_radius}")
+        for name, most in (("camera_turn_deg", 180.0), ("camera_roll_deg", 45.0)):
+            if getattr(self, name) > most:
+                raise ConfigError(f"walk.{name} must be at most {most:g} degrees, got {getattr(self, name)}")
         if self.truncation_cutoff is not None and self.truncation_cutoff < 1:
             raise ConfigError(f"walk.truncation_cutoff must be >= 1 or unset, got {self.truncation_cutoff}")
 
@@ -174,12 +213,16 @@ class WalkBatch:
         ``[stop - start, num_ws, w_dim]`` truncated latents on the walk's device, ready for ``synthesis``.
     noise_scale : torch.Tensor
         ``[stop - start]`` noise-input strength per frame, on the device.
+    transforms : torch.Tensor or None
+        ``[stop - start, 3, 3]`` float32 StyleGAN3 input transforms (NVlabs' convention) on the device, for
+        ``synthesis(..., transform=)``; None when the camera is off.
     """
 
     start: int
     stop: int
     ws: torch.Tensor
     noise_scale: torch.Tensor
+    transforms: torch.Tensor | None = None
 
     def __len__(self) -> int:
         return self.stop - self.start
@@ -424,6 +467,29 @@ class LatentWalk:
             weights = np.clip(np.nan_to_num(np.asarray(chroma, np.float64)), 0.0, 1.0) * cfg.chroma_strength
             self._chroma = upload(weights.astype(np.float32), torch.float32)
             self._chroma_mask = upload(layer_groups(self.num_ws)[1].astype(np.float32), torch.float32)
+        self.camera = self._plan_camera(generator, curves, seed)
+        self._transforms = None if self.camera is None else upload(self.camera.matrices, torch.float32)
+
+    def _plan_camera(self, generator: Any, curves: Any, seed: int) -> CameraPath | None:
+        """The StyleGAN3 camera of the clip, or None where it is off or the network has no input transform."""
+        from .camera import accepts_transform, plan_camera
+
+        cfg = self.config
+        if cfg.camera == "off":
+            return None
+        if not accepts_transform(generator):
+            if cfg.camera == "on":
+                import warnings
+
+                from ..errors import MusicVideoWarning
+
+                warnings.warn(MusicVideoWarning(
+                    'walk.camera = "on" needs a StyleGAN3 network (its input takes a transform); this network '
+                    'has none, so it renders without the camera'), stacklevel=3)
+            return None
+        return plan_camera(curves, drift=cfg.camera_drift, radius=cfg.camera_radius, push=cfg.camera_push,
+                           turn_deg=cfg.camera_turn_deg, turn_bars=cfg.camera_turn_bars, roll_deg=cfg.camera_roll_deg,
+                           min_beat_confidence=cfg.min_beat_confidence, seed=seed)
 
     @property
     def n_frames(self) -> int:
@@ -456,7 +522,8 @@ class LatentWalk:
                 w = w + pulled * self._chroma_mask.view(1, -1, 1)
             ws = self._truncate(w, self._psi[start:stop].view(-1, 1, 1))
             noise_scale = self._noise[start:stop].clone()
-        return WalkBatch(start=start, stop=stop, ws=ws, noise_scale=noise_scale)
+            transforms = None if self._transforms is None else self._transforms[start:stop].clone()
+        return WalkBatch(start=start, stop=stop, ws=ws, noise_scale=noise_scale, transforms=transforms)
 
     def batches(self, batch_size: int, start: int = 0, stop: int | None = None) -> Iterator[WalkBatch]:
         """Latents of frames ``[start, stop)`` in batches of ``batch_size`` (the last one may be shorter).
