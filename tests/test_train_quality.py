@@ -86,6 +86,10 @@ def test_features_are_called_once_per_set_with_all_of_it_in_minus_one_to_one():
     measure_quality(real, _shapes(7, seed=4), features=_features)
     assert [c[0] for c in _calls] == [(10, 3, 16, 16), (7, 3, 16, 16)]
     assert all(-1 <= lo and hi <= 1 for _, lo, hi in _calls)
+    _calls.clear()
+    fake = _shapes(7, seed=4) * 1.5  # a generator's output may overshoot: D saw it unclamped in training
+    measure_quality(real, fake, features=_features)
+    assert _calls[1][1] < -1 and _calls[1][2] > 1
 
 
 def test_colour_distance_zero_against_itself_monotonic_symmetric():

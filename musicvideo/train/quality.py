@@ -81,8 +81,9 @@ def measure_quality(real_images, fake_images, *, features: FeatureFn | None = No
     real_images, fake_images : torch.Tensor or numpy.ndarray
         ``[N, C, H, W]``, uint8 0..255 or float -1..1; at least 2 images each. The sets may differ in size.
     features : callable, optional
-        ``features(images) -> [N, F]`` for the KID: called once per set with all of it, as float -1..1 on the CPU
-        (the training loop passes its discriminator's penultimate layer).
+        ``features(images) -> [N, F]`` for the KID: called once per set with all of it, float on the CPU with the
+        images' own channels (uint8 mapped to -1..1, float passed as given); the training loop passes its
+        discriminator's penultimate layer.
     use_inception : bool
         Compute the FID when the weights are available (False: never, for speed).
     seed : int
@@ -104,7 +105,7 @@ def measure_quality(real_images, fake_images, *, features: FeatureFn | None = No
     details.update(colour_distance=hist + moments, colour_hist=hist, colour_moments=moments)
     name, value = "colour-distance", hist + moments
     if features is not None:
-        kid, kid_std = kernel_distance(_features(features, real), _features(features, fake), seed=seed)
+        kid, kid_std = kernel_distance(_features(features, real_images), _features(features, fake_images), seed=seed)
         details.update(kid=kid, kid_std=kid_std)
         name, value = "kid-d-features", kid
     inception = find_inception_weights() if use_inception else None
@@ -264,10 +265,13 @@ def _sample_pixels(images: torch.Tensor, rng: np.random.Generator) -> np.ndarray
     return flat.numpy().astype(np.float64)
 
 
-def _features(fn: FeatureFn, images: torch.Tensor) -> np.ndarray:
+def _features(fn: FeatureFn, images) -> np.ndarray:
+    """``fn`` on the images as the network saw them in training: float -1..1, their own channels, not clamped."""
+    t = torch.as_tensor(images).detach().cpu()
+    t = t.float() / 127.5 - 1 if t.dtype == torch.uint8 else t.float()
     with torch.no_grad():
-        out = torch.as_tensor(fn(images * 2 - 1))
-    return out.detach().float().cpu().reshape(len(images), -1).numpy()
+        out = torch.as_tensor(fn(t))
+    return out.detach().float().cpu().reshape(len(t), -1).numpy()
 
 
 # ---------------------------------------------------------------- Inception (only when it is on this machine)
