@@ -444,3 +444,15 @@ def test_to_rgb_colour_manages_icc_profiles_keeps_srgb_and_broken_ones_and_reads
     assert np.array_equal(np.asarray(to_rgb(tagged)), rgb)  # sRGB already: bit for bit
     tagged.info["icc_profile"] = b"not a profile"
     assert np.array_equal(np.asarray(to_rgb(tagged)), rgb)
+
+
+def test_overwrite_removes_a_stale_dropped_list(tmp_path):
+    src = tmp_path / "src"
+    _save(src / "a.png", Image.fromarray(_gradient(20, 20)))
+    (src / "broken.png").write_text("x")
+    first = make_dataset([src], tmp_path / "d.zip", size=8, progress=False)
+    assert first.dropped_list == tmp_path / "d_dropped.txt" and first.dropped_list.exists()
+    (src / "broken.png").unlink()
+    again = make_dataset([src], tmp_path / "d.zip", size=8, overwrite=True, progress=False)
+    assert again.dropped_list is None
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d.zip", "d_sheet.png", "src"]

@@ -317,16 +317,15 @@ def make_dataset(sources: Sequence[str | Path], output: str | Path, *, size: int
         _check_class_folders(found)
 
     prepare = functools.partial(prepare_image, size=size, pad=pad, background=background)
-    with _outputs_together([output, sheet_path]) as (zip_tmp, sheet_tmp):
+    with _outputs_together([output, sheet_path, dropped_path]) as (zip_tmp, sheet_tmp, dropped_tmp):
         kept, dropped, upscaled, class_names = _write_zip(zip_tmp, found, prepare, labels=labels == "folders",
                                                           size=size, pad=pad, near=dedupe == "near",
                                                           workers=workers, progress=progress)
         _write_sheet(zip_tmp, sheet_tmp, kept, size)
         if dropped:
-            with _outputs_together([dropped_path]) as (dropped_tmp,):
-                dropped_tmp.write_text("".join(f"{d.kind}\t{d.shown}\t{d.reason}\n" for d in dropped))
-        elif dropped_path.exists():
-            dropped_path.unlink()  # from an earlier run, overwritten: it no longer describes this zip
+            dropped_tmp.write_text("".join(f"{d.kind}\t{d.shown}\t{d.reason}\n" for d in dropped))
+        else:
+            dropped_tmp.unlink()  # no list; an old one beside the zip goes (it described another run)
     return DatasetReport(output=output, sheet=sheet_path, dropped_list=dropped_path if dropped else None,
                          found=len(found), count=kept, size=size,
                          class_names=class_names,
@@ -430,14 +429,19 @@ def _write_sheet(zip_path: Path, sheet_path: Path, count: int, size: int) -> Non
 @contextlib.contextmanager
 def _outputs_together(targets: list[Path]) -> Iterator[list[Path]]:
     """Temporaries beside ``targets`` (see :mod:`musicvideo.atomic`), all renamed into place when the block
-    succeeds, all deleted when it fails (Ctrl-C and SIGTERM included)."""
+    succeeds, all deleted when it fails (Ctrl-C and SIGTERM included). A temporary the block deleted means "no such
+    output": an existing target of that name is removed (it would describe another run)."""
     temporaries: list[OutputTemporary] = []
     try:
         for target in targets:
             temporaries.append(OutputTemporary(target))
         yield [t.path for t in temporaries]
         for temporary, target in zip(temporaries, targets):
-            temporary.commit(target)
+            if temporary.path.exists():
+                temporary.commit(target)
+            else:
+                temporary.release()
+                target.unlink(missing_ok=True)
     except BaseException:
         for temporary in temporaries:
             temporary.discard()
