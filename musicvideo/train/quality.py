@@ -128,7 +128,8 @@ def kernel_distance(real: np.ndarray, fake: np.ndarray, *, subsets: int = KID_SU
     ``k(x, y) = (x . y / d + 1) ** 3`` with ``d`` the feature dimension. For subsets ``X`` and ``Y`` of ``m``
     rows each, the estimate is ``sum_{i != j} k(x_i, x_j) / (m (m - 1)) + sum_{i != j} k(y_i, y_j) / (m (m - 1))
     - 2 sum_{i, j} k(x_i, y_j) / m^2``; it is averaged over ``subsets`` random subsets (drawn without
-    replacement within each) of ``m = min(len(real), len(fake), subset_size)``.
+    replacement within each) of ``m = min(len(real), len(fake), subset_size)``; when that is all of both sets
+    (equal sizes up to ``subset_size``, as in training's snapshots) one pass gives the same number.
 
     Parameters
     ----------
@@ -154,6 +155,8 @@ def kernel_distance(real: np.ndarray, fake: np.ndarray, *, subsets: int = KID_SU
     if m < 2:
         raise ValueError("KID needs at least 2 feature rows in each set")
     d = x_all.shape[1]
+    if m == len(x_all) == len(y_all):
+        subsets = 1  # every subset is the whole of both sets: the sums do not depend on the order
 
     def kernel(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         k = a @ b.T / d + 1
