@@ -235,3 +235,61 @@ def write_rosinality_pt_with_d(path: Path, *, seed: int = 2, arch: str | None = 
         data["args"].arch = arch
         torch.save(data, path)
     return d
+
+
+# ------------------------------------------------------------------------------------------------- NVlabs TensorFlow
+
+
+def tf_d_variables(sd: dict[str, torch.Tensor]) -> dict[str, Any]:
+    """The TF ``D`` variables holding an NVlabs-layout state dict: the inverse of NVlabs ``legacy.py``'s table
+    (conv kernels [k, k, in, out], dense [in, out]; ``Conv1_down``, ``Skip``, ``Dense0``, ``Output``, ``LabelEmbed``,
+    ``Mapping{i}``)."""
+    import numpy as np
+
+    out: dict[str, Any] = OrderedDict()
+    names = {"fromrgb": "FromRGB", "conv0": "Conv0", "conv1": "Conv1_down", "skip": "Skip", "conv": "Conv",
+             "fc": "Dense0"}
+    for key, t in sd.items():
+        if key.endswith("resample_filter"):
+            continue
+        parts = key.split(".")
+        kind = parts[-1]
+        if parts[0] == "mapping":
+            name = "LabelEmbed" if parts[1] == "embed" else f"Mapping{parts[1][2:]}"
+        elif parts[1] == "out":
+            name = "Output"
+        else:
+            r = int(parts[0][1:])
+            name = f"{r}x{r}/{names[parts[1]]}"
+        if kind == "weight":
+            t = t.permute(2, 3, 1, 0) if t.ndim == 4 else t.t()
+        out[f"{name}/{kind}"] = np.ascontiguousarray(t.numpy())
+    return out
+
+
+def write_nvlabs_tf_pkl_with_d(path: Path, *, c_dim: int = 0, architecture: str = "resnet", seed: int = 4,
+                               mapping_layers: int = 0) -> dict[str, torch.Tensor]:
+    """A 16-px TF ``(G, D, Gs)`` pickle whose ``D`` is a real discriminator (NVlabs' TF kwargs: fmap_base is half
+    the PyTorch channel_base; the label mapping has ``mapping_layers`` layers, 0 by default as in TF); returns D's
+    state dict in the NVlabs PyTorch layout."""
+    import tests._checkpoint_fixtures as cf
+
+    gconfig = tiny_config(c_dim=c_dim)
+    layout = nvlabs_d_layout(resolution=16, channel_base=128, channel_max=32, c_dim=c_dim, architecture=architecture,
+                             mapping_layers=mapping_layers)
+    dsd = random_d_state(layout, seed)
+    kwargs = dict(num_channels=3, resolution=16, label_size=c_dim, fmap_base=64, fmap_max=32,
+                  architecture=architecture, mbstd_group_size=4, mapping_layers=mapping_layers)
+    original = cf._tf_state
+
+    def with_real_d(name, func, static_kwargs, variables, components=None, version=4):
+        if name == "D":
+            static_kwargs, variables = kwargs, tf_d_variables(dsd)
+        return original(name, func, static_kwargs, variables, components, version)
+
+    cf._tf_state = with_real_d
+    try:
+        cf.write_nvlabs_tf_pkl(path, gconfig, reference_state_dict(gconfig))
+    finally:
+        cf._tf_state = original
+    return dsd

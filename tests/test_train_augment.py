@@ -209,35 +209,48 @@ def test_controller_raises_p_when_d_is_overconfident_and_lowers_it_otherwise():
     step = 32 * 4 / 500_000
     sure = torch.tensor([1.0] * 30 + [-1.0] * 2)  # r_t = 0.875 > 0.6
     for i in range(3):
-        assert ada.update(sure) == 0.0  # nothing until the 4th step
-    assert ada.update(sure) == pytest.approx(step)
+        assert ada.step(sure) == 0.0  # nothing until the 4th step
+    assert ada.step(sure) == pytest.approx(step)
     assert float(pipe.p) == pytest.approx(step)
     assert ada.rt == pytest.approx(0.875)
     for _ in range(8):
-        ada.update(sure)
+        ada.step(sure)
     assert ada.p == pytest.approx(3 * step)
     unsure = torch.tensor([1.0] * 16 + [-1.0] * 16)  # r_t = 0 < 0.6
     for _ in range(4):
-        ada.update(unsure)
+        ada.step(unsure)
     assert ada.p == pytest.approx(2 * step)
     for _ in range(40):
-        ada.update(unsure)
+        ada.step(unsure)
     assert ada.p == 0.0 and float(pipe.p) == 0.0  # clamped at 0
 
 
 def test_controller_state_round_trip_resumes_mid_interval():
     a = AdaController(batch_size=8, interval=4, p=0.5)
     signs = torch.ones(8)
-    a.update(signs)
-    a.update(-signs)
+    a.step(signs)
+    a.step(-signs)
     b = AdaController(batch_size=8, interval=4)
     b.load_state_dict(a.state_dict())
     for ctl in (a, b):
-        ctl.update(signs)
-        ctl.update(signs)
+        ctl.step(signs)
+        ctl.step(signs)
     assert a.p == b.p == pytest.approx(0.5 - 32 / 500_000)  # r_t = 0.5 < 0.6
     assert a.rt == b.rt == pytest.approx(0.5)
     c = AdaController(batch_size=8, p=1.0)
     for _ in range(4):
-        c.update(signs)
+        c.step(signs)
     assert c.p == 1.0  # clamped at 1
+
+
+def test_controller_driven_by_the_caller_adjusts_by_the_steps_collected():
+    """accumulate() every step and update() when the caller decides (the loop's schedule) is the same rule."""
+    pipe = AugmentPipe()
+    ada = AdaController(batch_size=16, interval=4, p=0.1)
+    for _ in range(2):
+        ada.accumulate(torch.ones(16))
+    assert ada.update(pipe) == pytest.approx(0.1 + 16 * 2 / 500_000)  # two steps' worth of images
+    assert float(pipe.p) == pytest.approx(ada.p)
+    assert ada.update(pipe) == pytest.approx(0.1 + 16 * 2 / 500_000)  # nothing collected: no change
+    ada.accumulate(torch.tensor([1.0, 1, 1, -1, -1]))  # r_t = 0.2
+    assert ada.update() < 0.1 + 16 * 2 / 500_000

@@ -8,13 +8,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from musicvideo.errors import CheckpointError, MusicVideoWarning
+from musicvideo.errors import CheckpointError
 from musicvideo.generator.stylegan2 import GeneratorConfig
 from musicvideo.train.discriminator import Discriminator, DiscriminatorConfig, MinibatchStdLayer, load_discriminator
 from tests._checkpoint_fixtures import (reference_state_dict, tiny_config, write_nvlabs_pytorch_pkl,
                                         write_nvlabs_tf_pkl, write_rosinality_pt)
 from tests._train_fixtures import (nvlabs_d_layout, random_d_state, rosinality_d_forward, write_nvlabs_pkl_with_d,
-                                   write_rosinality_pt_with_d)
+                                   write_nvlabs_tf_pkl_with_d, write_rosinality_pt_with_d)
 
 
 @pytest.fixture(autouse=True)
@@ -99,6 +99,25 @@ def test_forward_backward_and_conditioning():
         D(img)
 
 
+def test_fp16_blocks_follow_nvlabs_mixed_precision():
+    """The highest num_fp16_res resolutions run in half precision (CUDA only; forced here on the CPU), the epilogue
+    in fp32: same logits within half-precision error, and R1's double backward works through the casts."""
+    from musicvideo.train.loss import StyleGAN2Loss
+
+    D = Discriminator(DiscriminatorConfig(img_resolution=32, channel_base=256, channel_max=64, num_fp16_res=2))
+    assert [getattr(D, f"b{r}").use_fp16 for r in D.block_resolutions] == [True, True, False]
+    assert not D._fp16(torch.device("cpu"))
+    x = torch.rand(4, 3, 32, 32) * 2 - 1
+    ref = D(x)
+    D._fp16 = lambda device: True
+    out = D(x)
+    assert out.dtype == torch.float32
+    torch.testing.assert_close(out, ref, atol=5e-3, rtol=5e-3)
+    r1 = StyleGAN2Loss(None, D, r1_gamma=1.0).r1_loss(x, None)
+    r1.backward()
+    assert torch.isfinite(r1) and all(torch.isfinite(p.grad).all() for p in D.parameters())
+
+
 def test_freeze_layers_counts_like_nvlabs():
     D = Discriminator(tiny_d_config())
     D.freeze_layers(5)  # b16: fromrgb, conv0, conv1, skip; b8: conv0 (NVlabs' trainable_gen order)
@@ -145,6 +164,21 @@ def test_load_rosinality_training_checkpoint(tmp_path):
     torch.testing.assert_close(D(img), rosinality_d_forward(d, img), atol=2e-6, rtol=1e-5)
 
 
+@pytest.mark.parametrize("c_dim, architecture, mapping_layers", [(0, "resnet", 0), (4, "skip", 2), (3, "orig", 0)])
+def test_load_tensorflow_pickle(tmp_path, c_dim, architecture, mapping_layers):
+    path = tmp_path / "tf.pkl"
+    dsd = write_nvlabs_tf_pkl_with_d(path, c_dim=c_dim, architecture=architecture, mapping_layers=mapping_layers)
+    config, sd = load_discriminator(path)
+    assert (config.channel_base, config.channel_max, config.architecture, config.c_dim) == (128, 32, architecture, c_dim)
+    assert (config.mapping_layers, config.mapping_lr_mul, config.conv_clamp) == (mapping_layers, 0.1, None)
+    D = Discriminator(config)
+    D.load_state_dict(sd, strict=True)
+    for k, v in dsd.items():
+        assert torch.equal(sd[k], v), k
+    c = torch.eye(c_dim)[torch.arange(4) % c_dim] if c_dim else None
+    assert D(torch.rand(4, 3, 16, 16) * 2 - 1, c).shape == (4, 1)
+
+
 def test_files_without_discriminator_give_none(tmp_path):
     config = tiny_config()
     sd = reference_state_dict(config)
@@ -158,9 +192,6 @@ def test_files_without_discriminator_give_none(tmp_path):
     native = tmp_path / "net.safetensors"
     save_file({"x": torch.zeros(1)}, str(native))
     assert load_discriminator(native) is None
-    tf = write_nvlabs_tf_pkl(tmp_path / "tf.pkl", config, sd)
-    with pytest.warns(MusicVideoWarning, match="TensorFlow"):
-        assert load_discriminator(tf) is None
 
 
 def test_bad_discriminators_are_one_line_errors(tmp_path):
@@ -174,6 +205,9 @@ def test_bad_discriminators_are_one_line_errors(tmp_path):
     ros = write_rosinality_pt(tmp_path / "r.pt", config, sd, training=True)
     with pytest.raises(CheckpointError, match="fresh discriminator"):
         load_discriminator(ros)
+    tf = write_nvlabs_tf_pkl(tmp_path / "tf.pkl", config, sd)  # its placeholder D has only Output/weight
+    with pytest.raises(CheckpointError, match="TensorFlow D has no variable"):
+        load_discriminator(tf)
     swagan = tmp_path / "swagan.pt"
     write_rosinality_pt_with_d(swagan, arch="swagan")
     with pytest.raises(CheckpointError, match="'swagan'"):

@@ -306,9 +306,10 @@ def _recolour(images: torch.Tensor, C: torch.Tensor) -> torch.Tensor:
 class AdaController:
     """ADA's heuristic for ``p``: raise it while D is too sure about the reals, lower it otherwise.
 
-    Every ``interval`` training steps, ``r_t`` = mean of the collected ``sign(D(real))`` (all processes together
-    under torch.distributed), and ``p += sign(r_t - target) * batch_size * interval / (adjust_kimg * 1000)``, clamped
-    to [0, 1]: ``p`` can move by 1 in ``adjust_kimg`` thousand images.
+    Collect ``sign(D(real))`` after every D step with :meth:`accumulate`; every ``interval`` steps call
+    :meth:`update`: ``r_t`` = mean of the collected signs (over all processes under torch.distributed) and
+    ``p += sign(r_t - target) * batch_size * k / (adjust_kimg * 1000)`` for the ``k`` steps collected, clamped to
+    [0, 1], so ``p`` can move by 1 in ``adjust_kimg`` thousand images. :meth:`step` does both on the schedule.
 
     Parameters
     ----------
@@ -319,7 +320,7 @@ class AdaController:
     batch_size : int
         Images per training step, over all processes.
     interval : int
-        Steps between adjustments (4, NVlabs' ``ada_interval``).
+        Steps between adjustments for :meth:`step` (4, NVlabs' ``ada_interval``).
     augment_pipe : AugmentPipe or None
         Its ``p`` buffer is overwritten at each adjustment.
     p : float
@@ -336,39 +337,54 @@ class AdaController:
             p = float(augment_pipe.p) if augment_pipe is not None else 0.0
         self.p = float(p)
         self.rt: float | None = None
-        self._sum: torch.Tensor | None = None
-        self._count: torch.Tensor | None = None
-        self._steps = 0
-        self._apply()
+        self._sum: torch.Tensor | None = None   # [sum of signs, number of signs], on the signs' device
+        self._steps = 0                         # accumulate() calls since the last update()
+        self._apply(augment_pipe)
 
-    def _apply(self) -> None:
-        if self.augment_pipe is not None:
-            self.augment_pipe.p.fill_(self.p)
+    def _apply(self, pipe: AugmentPipe | None) -> None:
+        if pipe is not None:
+            pipe.p.fill_(self.p)
 
-    def update(self, signs: torch.Tensor) -> float:
-        """Collect one step's ``sign(D(real))`` (any shape) and adjust ``p`` on every ``interval``-th call.
+    def accumulate(self, signs: torch.Tensor) -> None:
+        """Collect one step's ``sign(D(real))`` (any shape; no device sync)."""
+        signs = signs.detach().float().flatten()
+        total = torch.stack([signs.sum(), torch.tensor(float(signs.numel()), device=signs.device)])
+        self._sum = total if self._sum is None else self._sum + total
+        self._steps += 1
+
+    def update(self, augment_pipe: AugmentPipe | None = None) -> float:
+        """Adjust ``p`` from what was collected since the last call and write it to the pipe(s).
+
+        Parameters
+        ----------
+        augment_pipe : AugmentPipe or None
+            Also set this pipe's ``p`` (besides the one given to the constructor).
 
         Returns
         -------
         float
-            The current ``p``.
+            The new ``p`` (unchanged when nothing was collected).
         """
-        signs = signs.detach().float().flatten()
-        total = torch.stack([signs.sum(), torch.tensor(float(signs.numel()), device=signs.device)])
-        acc = total if self._sum is None else self._sum + total
-        self._sum = acc
-        self._steps += 1
-        if self._steps % self.interval == 0:
+        if self._sum is not None:
+            acc = self._sum
             if torch.distributed.is_available() and torch.distributed.is_initialized():
-                torch.distributed.all_reduce(acc)
+                torch.distributed.all_reduce(acc)  # a ratio: signs gathered by the caller as well do no harm
             s, n = acc.tolist()
-            self._sum = None
             if n > 0:
                 self.rt = s / n
-                step = self.batch_size * self.interval / (self.adjust_kimg * 1000)
+                step = self.batch_size * self._steps / (self.adjust_kimg * 1000)
                 direction = (self.rt > self.target) - (self.rt < self.target)
                 self.p = min(max(self.p + direction * step, 0.0), 1.0)
-                self._apply()
+        self._sum, self._steps = None, 0
+        self._apply(self.augment_pipe)
+        self._apply(augment_pipe)
+        return self.p
+
+    def step(self, signs: torch.Tensor) -> float:
+        """:meth:`accumulate`, then :meth:`update` once ``interval`` steps are collected; returns ``p``."""
+        self.accumulate(signs)
+        if self._steps >= self.interval:
+            self.update()
         return self.p
 
     def state_dict(self) -> dict[str, Any]:
@@ -380,4 +396,4 @@ class AdaController:
         """Restore :meth:`state_dict`'s values (and the pipe's ``p``)."""
         self.p, self.rt, self._steps = float(state["p"]), state.get("rt"), int(state["steps"])
         self._sum = None if state.get("sum") is None else torch.tensor(state["sum"])
-        self._apply()
+        self._apply(self.augment_pipe)
