@@ -272,3 +272,16 @@ def test_no_edl_at_a_rate_timecode_cannot_express(tmp_path):
     paths, notes = write_timelines(edit, tmp_path, "abab")
     assert "edl" not in paths and len(notes) == 1 and "10 fps" in notes[0]
     assert set(paths) == {"xml", "otio", "fcpxml"}
+
+
+def test_auto_plan_that_cannot_run_leaves_no_folder_behind(section_folder):
+    out = section_folder / "new"
+    with pytest.raises(ConfigError, match="size"):
+        auto_batch(section_folder / "song.wav", out, checkpoint=section_folder / "tiny.safetensors", fps=29.97,
+                   size=15, progress=False)
+    assert not out.exists()
+    from musicvideo.batch.auto import auto_plan_text
+
+    text = auto_plan_text(section_folder / "song.wav", out, takes=2, fps=29.97)
+    assert "fps = 29.97\n" in text and 'clips = "sections"' in text and "takes = 2" in text
+    assert "[looks.A]  # sections 01, 03" in text and "#   02 B     starts   16.049 s  bars 9-16" in text

@@ -10,13 +10,14 @@ the analysis found. A second ``--auto`` into the same folder keeps the plan ther
 
 from __future__ import annotations
 
+import contextlib
 import os
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 from ..atomic import atomic_output
-from ..errors import AudioError, ConfigError, require_file
+from ..errors import AudioError, ConfigError, MusicVideoError, require_file
 from .plan import DEFAULT_CODEC
 
 #: The plan file an automatic batch writes into its output folder.
@@ -33,6 +34,20 @@ def _relative(path: Path, folder: Path) -> str:
         return Path(os.path.relpath(path, folder)).as_posix()
     except ValueError:  # another drive on Windows
         return path.as_posix()
+
+
+def _fps_text(rate: Fraction) -> str:
+    """The plan's ``fps``: a whole number, an NTSC rate as 29.97 (read back as 30000/1001), else a decimal that
+    reads back as the same fraction."""
+    from ..config import exact_fps
+
+    if rate.denominator == 1:
+        return str(rate.numerator)
+    for digits in range(2, 10):
+        text = f"{float(rate):.{digits}f}".rstrip("0")
+        if exact_fps(float(text)) == rate:
+            return text
+    return repr(float(rate))
 
 
 def auto_plan_text(song: str | Path, output_dir: str | Path, *, checkpoint: str | Path | None = None,
@@ -68,9 +83,10 @@ def auto_plan_text(song: str | Path, output_dir: str | Path, *, checkpoint: str 
     rate = exact_fps(fps)
     cut = analyse_sections(song, fps=rate)
     base = song_seed(song)
-    fps_text = str(rate.numerator) if rate.denominator == 1 else _toml_string(f"{rate.numerator}/{rate.denominator}")
+    fps_text = _fps_text(rate)
+    shown = folder.relative_to(Path.cwd()) if folder.is_relative_to(Path.cwd()) else folder
     lines = [f"# Made by `musicvideo batch --auto` for {song.name}. Edit it and run it again with",
-             f"#   musicvideo batch {_relative(folder / AUTO_PLAN, Path.cwd())} -o {_relative(folder, Path.cwd())}",
+             f"#   musicvideo batch \"{(shown / AUTO_PLAN).as_posix()}\" -o \"{shown.as_posix()}\"",
              "# (clips whose settings did not change are kept, the others are rendered again).",
              "#",
              "# clips = \"sections\": one clip per section the analysis finds, cut on the frame nearest its downbeat.",
@@ -183,9 +199,19 @@ def auto_batch(song: str | Path, output_dir: str | Path, *, checkpoint: str | Pa
     plan_path = folder / AUTO_PLAN
     if plan_path.is_file() and not overwrite:
         _check_plan_song(plan_path, song_path)
+    made_folder, made_plan = not folder.exists(), overwrite or not plan_path.is_file()
     plan = write_auto_plan(song_path, folder, overwrite=overwrite, checkpoint=checkpoint, takes=takes, fps=fps,
                            size=size, codec=codec)
-    return run_batch(plan, folder, overwrite=overwrite, **run_options)
+    try:
+        return run_batch(plan, folder, overwrite=overwrite, **run_options)
+    except MusicVideoError:
+        # refused before anything rendered (a setting the plan cannot run with): leave the folder as it was
+        if made_plan and not (folder / "manifest.json").exists():
+            plan.unlink(missing_ok=True)
+            if made_folder:
+                with contextlib.suppress(OSError):
+                    folder.rmdir()
+        raise
 
 
 def _check_plan_song(plan_path: Path, song: Path) -> None:

@@ -24,6 +24,24 @@ A plan (paths are relative to the plan file)::
     walk = { speed = 1.5 }             # any RenderConfig table overrides the defaults for this clip
     split = 4                          # render in 4 frame ranges on several workers, joined losslessly
 
+Or one clip per section of the song (what ``musicvideo batch --auto`` writes as ``plan.toml``)::
+
+    song = "demo.wav"
+    clips = "sections"                 # cut where the analysis finds sections, on the frame nearest the downbeat
+    takes = 2                          # alternative looks of every section (stacked tracks in the timelines)
+
+    [defaults]
+    fps = 30
+
+    [looks.A]                          # every section labelled A looks the same: one seed list per take ...
+    seeds = [[1, 7, 42], [5, 6, 9]]
+    [looks.B]                          # ... or seeds picked by traits (another pool of candidates per take)
+    select = { color = "blue", count = 4 }
+
+A label without a look gets seeds derived from the song, the label and the take. Section clips are named
+``01 A``, ``02 B``, ``01 A take 2``; their walk cuts (``section_change = "cut"``) unless ``[defaults.walk]`` says
+otherwise, since the editor cuts between them. ``clips = "sections"`` and ``[[clips]]`` tables cannot be mixed.
+
 Every problem (unknown key, wrong type, a segment outside the song, two clips with the same output name) is a
 ConfigError naming the key and its line, raised before anything renders.
 """
