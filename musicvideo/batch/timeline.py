@@ -231,7 +231,11 @@ def write_timelines(edit: EditTimeline, directory: str | Path, stem: str) -> tup
         for index in range(len(timeline.video_tracks())):
             if not any(isinstance(i, otio.schema.Clip) for i in timeline.video_tracks()[index]):
                 continue
-            text = otio.adapters.write_to_string(edl_timeline(timeline, index), "cmx_3600")
+            try:
+                text = otio.adapters.write_to_string(edl_timeline(timeline, index), "cmx_3600")
+            except otio.exceptions.OTIOError as exc:  # the adapter missing (a separate package since OTIO 0.17)
+                notes.append(f"no EDL written ({exc}); pip install otio-cmx3600-adapter for one")
+                break
             key = "edl" if index == 0 else f"edl take {index + 1}"
             paths[key] = _write_text(directory / f"{stem}{'' if index == 0 else f' take {index + 1}'}.edl", text)
     else:
