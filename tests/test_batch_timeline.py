@@ -285,3 +285,25 @@ def test_auto_plan_that_cannot_run_leaves_no_folder_behind(section_folder):
     text = auto_plan_text(section_folder / "song.wav", out, takes=2, fps=29.97)
     assert "fps = 29.97\n" in text and 'clips = "sections"' in text and "takes = 2" in text
     assert "[looks.A]  # sections 01, 03" in text and "#   02 B     starts   16.049 s  bars 9-16" in text
+
+
+def test_a_look_picked_by_traits_is_shared_by_the_label_and_differs_per_take(section_folder, monkeypatch):
+    import musicvideo.select as select_module
+    from musicvideo.batch import runner
+
+    from _batch_helpers import ColourSource
+
+    body = SECTIONS_PLAN + "\n    [looks.B]\n    select = { brightness = [0.0, 1.0], count = 2, candidates = 4 }\n"
+    plan = load_plan(write_plan(section_folder, body), song_duration=DURATION)
+    by_name = {c.name: c for c in plan.clips}
+    assert by_name["02 B"].seeds is None and by_name["02 B"].select.first_seed == 0
+    assert by_name["04 B take 2"].select.first_seed == 4                           # another pool for take 2
+    calls = []
+    real = select_module.select_seeds
+    monkeypatch.setattr(select_module, "select_seeds", lambda *a, **k: calls.append(k) or real(*a, **k))
+    cache = {"generator": ColourSource(), "device": "cpu"}
+    seeds = {name: runner._seeds_for(by_name[name], plan, section_folder, "cpu", cache, {"checkpoint": "x"}, False)
+             for name in ("02 B", "04 B", "02 B take 2", "04 B take 2")}
+    assert seeds["02 B"] == seeds["04 B"] == [0, 1] and seeds["02 B take 2"] == seeds["04 B take 2"] == [4, 5]
+    assert len(calls) == 2                                                          # once per look, not per clip
+    assert (section_folder / "04 B.seeds.json").is_file()

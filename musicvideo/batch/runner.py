@@ -95,16 +95,23 @@ def _seeds_for(clip: ClipSpec, plan: BatchPlan, output_dir: Path, device: str, c
             return [int(s) for s in old["seeds"]]
     except (OSError, ValueError, TypeError):
         pass
-    if "generator" not in cache:
-        from ..generator import load_generator
-        from ..render import resolve_device
+    picked = cache.setdefault("selections", {})
+    key = json.dumps([wanted, clip.config.walk.truncation_psi], sort_keys=True, default=str)
+    if key in picked:  # the clips of one section label share a look: selected once per run
+        selection = picked[key]
+    else:
+        if "generator" not in cache:
+            from ..generator import load_generator
+            from ..render import resolve_device
 
-        cache["device"] = str(resolve_device(device))
-        cache["generator"] = load_generator(str(plan.checkpoint) if plan.checkpoint else None, device=cache["device"])
-    _log(progress, f"selecting seeds for {clip.name}: {spec.traits().describe()}")
-    selection = select_seeds(cache["generator"], spec.traits(), count=spec.count, candidates=spec.candidates,
-                             first_seed=spec.first_seed, thumb_size=spec.thumb_size, device=cache["device"],
-                             truncation_psi=clip.config.walk.truncation_psi)
+            cache["device"] = str(resolve_device(device))
+            cache["generator"] = load_generator(str(plan.checkpoint) if plan.checkpoint else None,
+                                                device=cache["device"])
+        _log(progress, f"selecting seeds for {clip.name}: {spec.traits().describe()}")
+        selection = picked[key] = select_seeds(cache["generator"], spec.traits(), count=spec.count,
+                                               candidates=spec.candidates, first_seed=spec.first_seed,
+                                               thumb_size=spec.thumb_size, device=cache["device"],
+                                               truncation_psi=clip.config.walk.truncation_psi)
     if not selection.seeds:
         raise MusicVideoError(f"clip {clip.name!r} (line {clip.line}): none of {selection.tried} candidate seeds "
                               f"matched ({spec.traits().describe()}); raise select.candidates or loosen the traits")
