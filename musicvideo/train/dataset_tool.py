@@ -395,9 +395,11 @@ def _write_zip(path: Path, found: list[SourceImage], prepare: Callable, *, label
 
 def _near_match(image: PreparedImage, hashes: np.ndarray, means: np.ndarray) -> int | None:
     """The first kept image within the near-duplicate thresholds of ``image``, or None."""
-    bits = _popcount(np.bitwise_xor(hashes, np.uint64(image.phash)))
-    close = (bits <= NEAR_HASH_BITS) & (np.linalg.norm(means - np.asarray(image.mean_rgb), axis=1) <= NEAR_MEAN_RGB)
-    hits = np.flatnonzero(close)
+    candidates = np.flatnonzero(_popcount(np.bitwise_xor(hashes, np.uint64(image.phash))) <= NEAR_HASH_BITS)
+    if not candidates.size:  # the usual case: the colour test only runs on the few that look alike
+        return None
+    colour = np.linalg.norm(means[candidates] - np.asarray(image.mean_rgb), axis=1)
+    hits = candidates[colour <= NEAR_MEAN_RGB]
     return int(hits[0]) if hits.size else None
 
 
