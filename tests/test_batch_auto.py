@@ -66,8 +66,8 @@ def test_same_label_clips_share_their_looks_and_the_manifest_has_bars(abab):
     clips = {c["name"]: c for c in data["clips"]}
     assert clips["01 A"]["seeds"] == clips["03 A"]["seeds"] and clips["02 B"]["seeds"] == clips["04 B"]["seeds"]
     assert clips["01 A"]["seeds"] != clips["02 B"]["seeds"]
-    assert [(clips[n]["label"], clips[n]["first_bar"], clips[n]["last_bar"]) for n in ("01 A", "02 B", "03 A", "04 B")] \
-        == [("A", 1, 8), ("B", 9, 16), ("A", 17, 24), ("B", 25, 32)]
+    bars = [(clips[n]["label"], clips[n]["first_bar"], clips[n]["last_bar"]) for n in ("01 A", "02 B", "03 A", "04 B")]
+    assert bars == [("A", 1, 8), ("B", 9, 16), ("A", 17, 24), ("B", 25, 32)]
     assert "label" in result.manifest_csv.read_text().splitlines()[0]
     plan = (result.output_dir / "plan.toml").read_text()
     assert 'clips = "sections"' in plan and "[looks.A]" in plan and str(clips["01 A"]["seeds"][0]) in plan

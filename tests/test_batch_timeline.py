@@ -11,7 +11,6 @@ import json
 import re
 import xml.etree.ElementTree as ET
 from fractions import Fraction
-from pathlib import Path
 
 import numpy as np
 import opentimelineio as otio
@@ -130,7 +129,8 @@ def test_sections_plan_mixed_with_listed_clips_names_the_lines(section_folder):
     with pytest.raises(ConfigError) as info:
         load_plan(path, song_duration=DURATION)
     message = str(info.value)
-    assert "line 13 lists a clip" in message and "line 3 says" in message and "[[clips]]" in message and "\n" not in message
+    assert "line 13 lists a clip" in message and "line 3 says" in message and "[[clips]]" in message
+    assert "\n" not in message
 
 
 def test_takes_with_listed_clips_and_too_many_seed_lists_are_refused(section_folder):
@@ -215,7 +215,8 @@ def test_otio_file_reads_back_with_every_clip_marker_and_the_song(tmp_path):
     assert path_from_url(v1[1].media_reference.target_url) == (tmp_path / "02 B.mov").resolve()
     assert v1[1].metadata["musicvideo"]["first_bar"] == 9 and v1[1].metadata["musicvideo"]["label"] == "B"
     song = timeline.audio_tracks()[0][0]
-    assert song.duration().value == round(DURATION * 30000 / 1001) and song.duration().rate == pytest.approx(29.97, 1e-3)
+    assert song.duration().value == round(DURATION * 30000 / 1001)
+    assert song.duration().rate == pytest.approx(29.97, 1e-3)
     markers = timeline.tracks.markers
     assert len(markers) == len(DOWNBEATS) + 4
     assert sorted(m.marked_range.start_time.value for m in markers if m.comment == "downbeat") == \

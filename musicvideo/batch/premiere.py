@@ -309,4 +309,5 @@ def write_fcp_xml(path: str | Path, name: str, clips: Sequence[TimelineClip], so
     return Path(path)
 
 
-__all__ = ["TimelineClip", "TimelineMarker", "PPRO_COLORS", "SongTrack", "timebase", "file_url", "path_from_url", "build_sequence", "write_fcp_xml"]
+__all__ = ["TimelineClip", "TimelineMarker", "PPRO_COLORS", "SongTrack", "timebase", "file_url", "path_from_url",
+           "build_sequence", "write_fcp_xml"]

@@ -1,11 +1,12 @@
-"""``musicvideo batch``: a plan becomes clips, a manifest and a Premiere sequence; re-runs finish what is missing.
+"""``musicvideo batch``: a plan becomes clips, a manifest and the editor's timelines; re-runs finish what is missing.
 
-Order of work: read and check the whole plan, then preflight every clip (:func:`preflight`: song, checkpoint,
-reference images, output folder and names, and every render setting) before anything is created or written, so a
-plan that cannot run leaves nothing behind; check the Ray address; pick seeds for clips
-that ask for a look; keep clips that are already complete (file present, same settings, same frame count and
-checksum as the manifest); render the rest over the executor, updating the manifest after every clip; write the
-FCP 7 XML of the clips that are complete.
+Order of work: read and check the whole plan, refuse an output folder made for another song (unless overwrite),
+then preflight every clip (:func:`preflight`: song, checkpoint, reference images, output folder and names, and
+every render setting) before anything is created or written, so a plan that cannot run leaves nothing behind;
+check the Ray address; pick seeds for clips that ask for a look (once per look); keep clips that are already
+complete (file present, same settings, same frame count and checksum as the manifest); render the rest over the
+executor, updating the manifest after every clip; write the timelines of the clips that are complete (FCP 7 XML,
+``.otio``, FCP X XML, EDL: :mod:`.timeline`) with the song's downbeat and section markers.
 """
 
 from __future__ import annotations
@@ -26,11 +27,12 @@ from ..atomic import atomic_output, remove_stale_temporaries
 from ..config import RenderConfig
 from ..errors import ConfigError, MusicVideoError, MusicVideoWarning, OutputError, upscale_notice
 from .executors import JobOutcome, RenderJob, connect_ray, local_devices, run_local, run_ray
+from .folder import check_output_song, clear_output, other_song
 from .manifest import ClipRecord, Manifest, read_manifest, settings_dict, sha256_file, write_manifest
 from .plan import BatchPlan, ClipSpec, load_plan
 from .premiere import SongTrack, TimelineClip
-from .timeline import EditTimeline, musical_markers, write_timelines
 from .split import frame_ranges, join_parts, part_is_complete, part_path, parts_directory, remove_parts
+from .timeline import EditTimeline, musical_markers, write_timelines
 
 
 @dataclass
@@ -331,56 +333,6 @@ def _check_output_dir(out: Path) -> None:
     if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
         raise OutputError(f"cannot create output directory {out}: {parent} is not a writable directory "
                           "(check the path)")
-
-
-def other_song(output_dir: str | Path, song: str | Path) -> str | None:
-    """The song an output folder was made for, when it is not ``song`` (by path and by content); else None."""
-    manifest = read_manifest(output_dir)
-    if not manifest.song:
-        return None
-    song = Path(song).resolve()
-    if Path(manifest.song).resolve() == song:
-        return None
-    try:
-        digest = sha256_file(song)
-    except OSError:
-        digest = ""
-    if digest and any(r.inputs.get("song") == digest for r in manifest.clips.values()):
-        return None  # the same song moved or renamed
-    return manifest.song
-
-
-def check_output_song(output_dir: str | Path, song: str | Path, *, overwrite: bool) -> str | None:
-    """Refuse an output folder made for another song unless ``overwrite``; returns that song (to clear) or None.
-
-    Raises
-    ------
-    OutputError
-        The folder holds another song's clips and ``overwrite`` is False.
-    """
-    other = other_song(output_dir, song)
-    if other is not None and not overwrite:
-        raise OutputError(f"output folder {output_dir} holds clips of another song ({Path(other).name}); choose "
-                          f"another folder, or add --overwrite to replace them with {Path(song).name}'s")
-    return other
-
-
-def clear_output(output_dir: Path) -> None:
-    """Delete what an earlier batch wrote in ``output_dir`` (its clips, timelines, manifest, seed picks and pieces),
-    nothing else."""
-    import shutil
-
-    from .split import PARTS_DIR
-
-    manifest = read_manifest(output_dir)
-    names = [r.file for r in manifest.clips.values()] + list(manifest.timelines)
-    names += [f"{r.name}.seeds.json" for r in manifest.clips.values()] + [f"{r.name}.seeds.png"
-                                                                           for r in manifest.clips.values()]
-    for name in names + ["manifest.json", "manifest.csv"]:
-        path = output_dir / name
-        if path.is_file() and path.parent == output_dir:
-            path.unlink()
-    shutil.rmtree(output_dir / PARTS_DIR, ignore_errors=True)
 
 
 def preflight(plan: BatchPlan, output_dir: str | Path, *, device: str = "auto") -> list[str]:

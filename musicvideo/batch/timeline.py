@@ -67,7 +67,8 @@ class EditTimeline:
     metadata: dict[str, dict] = field(default_factory=dict)
 
 
-def musical_markers(downbeat_times_s: Sequence[float], sections: Sequence[tuple[str, float, int]]) -> list[TimelineMarker]:
+def musical_markers(downbeat_times_s: Sequence[float],
+                    sections: Sequence[tuple[str, float, int]]) -> list[TimelineMarker]:
     """Markers for the timeline: ``bar N`` on every downbeat, ``LABEL (bar N)`` at every section start.
 
     Parameters
