@@ -6,8 +6,8 @@ Every image ends as 8-bit RGB, upright, square, of the dataset's size:
 - **Colour space**: an embedded ICC profile other than sRGB (Adobe RGB, P3, press CMYK) is honoured: converted to
   sRGB with Little CMS (:func:`to_srgb`).
 - **Modes**: grey, palette, CMYK, YCbCr and Lab are converted by Pillow; 16-bit grey (``I;16``, ``I``) is scaled
-  to 8 bits (``v / 257``, rounded), 32-bit float (``F``) from 0..1 (or 0..255 where it goes above 1). Pillow reads 16-bit
-  RGB files as 8-bit RGB already.
+  to 8 bits (``v / 257``, rounded), 32-bit float (``F``) from 0..1 (or 0..255 where it goes above 1). Pillow
+  reads 16-bit RGB files as 8-bit RGB already.
 - **Transparency** (RGBA, LA, a palette or grey image with a transparent colour) is composited on a plain
   background, white by default: clip art, logos and cut-out photos are drawn to sit on white paper, and a
   transparent pixel's colour channels are often black or garbage. ``background="black"`` suits glowing art.
