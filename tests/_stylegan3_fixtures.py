@@ -30,7 +30,8 @@ import torch
 
 from _checkpoint_fixtures import EVIL_SOURCE, EasyDict, _fake_nvlabs_modules, _PersistentModule
 
-SG3_SOURCE = "# training/networks_stylegan3.py (stand-in)\nclass SynthesisInput(torch.nn.Module):\n    pass\n" + EVIL_SOURCE
+SG3_SOURCE = ("# training/networks_stylegan3.py (stand-in)\nclass SynthesisInput(torch.nn.Module):\n    pass\n"
+              + EVIL_SOURCE)
 
 TINY = dict(num_layers=4, num_critical=2, margin_size=2)  # few layers, a small margin: fast
 

@@ -122,11 +122,12 @@ def _check_state_dict(generator: MappedGenerator, loaded: LoadedCheckpoint) -> N
             want = designed[key]
             if tuple(tensor.shape) != shape or not torch.allclose(tensor.float(), want, rtol=FILTER_RTOL,
                                                                   atol=FILTER_ATOL):
-                what = (f"has shape {tuple(tensor.shape)}, not {shape}" if tuple(tensor.shape) != shape else
-                        f"differs by up to {float((tensor.float() - want).abs().max()):.3g}")
-                raise CheckpointError(f"checkpoint {name}: its filter {key} {what} from the one its {family} "
-                                      "settings design: musicvideo read the architecture wrong and would render "
-                                      "garbage (please report this with the file's G_ema init_kwargs)")
+                what = (f"has shape {tuple(tensor.shape)} where its {family} settings design {shape}"
+                        if tuple(tensor.shape) != shape else f"differs by up to "
+                        f"{float((tensor.float() - want).abs().max()):.3g} from the one its {family} settings design")
+                raise CheckpointError(f"checkpoint {name}: its stored filter {key} {what}: musicvideo read the "
+                                      "architecture wrong or the file was altered, and it would render garbage "
+                                      "(please report this with the file's G_ema init_kwargs)")
         elif tuple(tensor.shape) != shape:
             raise CheckpointError(f"checkpoint {name}: tensor {key} has shape {tuple(tensor.shape)} "
                                   f"but the architecture needs {shape}")

@@ -137,8 +137,8 @@ def load_pickled(path: str | Path) -> LoadedCheckpoint:
         raise CheckpointError(f"checkpoint {p} holds {obj!r}, not a StyleGAN2/StyleGAN3 generator")
     else:
         raise CheckpointError(
-            f"checkpoint {p} is a pickle of {_describe(obj)}, not a StyleGAN2/StyleGAN3 network (expected an NVlabs pickle "
-            "with 'G_ema', a TensorFlow (G, D, Gs) pickle, or a rosinality .pt with 'g_ema')"
+            f"checkpoint {p} is a pickle of {_describe(obj)}, not a StyleGAN2/StyleGAN3 network (expected an NVlabs "
+            "pickle with 'G_ema', a TensorFlow (G, D, Gs) pickle, or a rosinality .pt with 'g_ema')"
         )
     return loaded
 
