@@ -112,6 +112,9 @@ def build_fcpxml(edit: "EditTimeline") -> ET.Element:
         for clip, start, stop in track:
             ET.SubElement(song_clip, "asset-clip", ref=assets[clip.name], lane=str(lane), name=clip.name,
                           offset=rational_time(start, fps), start="0s", duration=rational_time(stop - start, fps))
+    if end > song_frames:  # the last clip's final frame outlasts the song's last whole frame: keep it in the project
+        ET.SubElement(spine, "gap", name="Gap", offset=rational_time(song_frames, fps),
+                      duration=rational_time(end - song_frames, fps), start="0s")
     for marker in edit.markers:  # after the connected clips, as the DTD orders a clip's children
         frame = _frames(marker.time_s, fps)
         tag = "marker" if marker.comment == "downbeat" else "chapter-marker"
