@@ -120,8 +120,8 @@ def nvlabs_d_tree(sd: dict[str, torch.Tensor], init_kwargs: dict[str, Any], *, f
         params = {k: v for k, v in leaf.items() if k not in as_buffer}
         buffers = {k: v for k, v in leaf.items() if k in as_buffer}
         kwargs = init_kwargs if path == "" else {}
-        return _PersistentModule(_d_class(path), _module_state(params, buffers, {c: build(prefix + c) for c in children},
-                                                               {}, kwargs))
+        modules = {c: build(prefix + c) for c in children}
+        return _PersistentModule(_d_class(path), _module_state(params, buffers, modules, {}, kwargs))
 
     return build("")
 
@@ -151,7 +151,8 @@ def write_nvlabs_pkl_with_d(path: Path, *, c_dim: int = 0, architecture: str = "
     dsd = random_d_state(layout, seed)
     kw = d_init_kwargs(resolution=16, channel_base=128, channel_max=32, c_dim=c_dim, mapping_layers=2,
                        architecture=None if architecture == "resnet" else architecture) if kwargs else {}
-    write_nvlabs_pytorch_pkl(path, gconfig, reference_state_dict(gconfig), extra={"D": nvlabs_d_tree(dsd, kw, frozen=frozen)})
+    D = nvlabs_d_tree(dsd, kw, frozen=frozen)
+    write_nvlabs_pytorch_pkl(path, gconfig, reference_state_dict(gconfig), extra={"D": D})
     return dsd
 
 

@@ -169,7 +169,8 @@ def test_load_tensorflow_pickle(tmp_path, c_dim, architecture, mapping_layers):
     path = tmp_path / "tf.pkl"
     dsd = write_nvlabs_tf_pkl_with_d(path, c_dim=c_dim, architecture=architecture, mapping_layers=mapping_layers)
     config, sd = load_discriminator(path)
-    assert (config.channel_base, config.channel_max, config.architecture, config.c_dim) == (128, 32, architecture, c_dim)
+    assert (config.channel_base, config.channel_max, config.architecture) == (128, 32, architecture)
+    assert config.c_dim == c_dim
     assert (config.mapping_layers, config.mapping_lr_mul, config.conv_clamp) == (mapping_layers, 0.1, None)
     D = Discriminator(config)
     D.load_state_dict(sd, strict=True)
@@ -384,7 +385,8 @@ def test_smoke_50_steps_move_generator_colours_towards_the_data():
 
     def colour_gap() -> float:
         with torch.no_grad():
-            return (G.synthesis(G.mapping(z_eval, None), noise_mode="const").mean(dim=(0, 2, 3)) - data_mean).norm().item()
+            img = G.synthesis(G.mapping(z_eval, None), noise_mode="const")
+            return (img.mean(dim=(0, 2, 3)) - data_mean).norm().item()
 
     before = colour_gap()
     for step in range(50):
