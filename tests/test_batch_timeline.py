@@ -116,6 +116,7 @@ def test_sections_plan_shares_looks_per_label_and_varies_them_per_take(section_f
     assert len(by_name["02 B"].seeds) == plan.defaults.walk.n_keyframes
     clip = by_name["02 B"]
     assert (clip.label, clip.take, clip.first_bar, clip.last_bar, clip.line) == ("B", 1, 9, 16, 3)
+    assert clip.label_slot == (1, 2)                                               # B is the song's second label
     assert clip.n_frames == round(32.05 * 24) - round(16.05 * 24) and clip.filename == "02 B.mov"
     assert clip.config.walk.section_change == "cut"  # the editor cuts: no morph into a look the clip does not show
     assert plan.takes == 2 and plan.sections.cuts[2].label == "A"
@@ -308,3 +309,15 @@ def test_a_look_picked_by_traits_is_shared_by_the_label_and_differs_per_take(sec
     assert seeds["02 B"] == seeds["04 B"] == [0, 1] and seeds["02 B take 2"] == seeds["04 B take 2"] == [4, 5]
     assert len(calls) == 2                                                          # once per look, not per clip
     assert (section_folder / "04 B.seeds.json").is_file()
+
+
+def test_a_section_clip_opens_on_its_looks_first_seed():
+    from musicvideo.batch.sections import opening_first
+    from musicvideo.motion.walk import label_seeds
+
+    for n_labels in (1, 2, 3, 5):
+        for label in range(n_labels):
+            for seeds in ([7], [1, 2, 3], list(range(10, 18))):
+                walk_seeds = opening_first(seeds, label, n_labels)
+                assert label_seeds(0, label, len(seeds), walk_seeds, n_labels) == seeds   # what the walk shows
+    assert _abab().n_labels == 2 and [c.label_index for c in _abab().cuts] == [0, 1, 0, 1]

@@ -112,6 +112,9 @@ class ClipSpec:
         Which alternative look of its section (1-based).
     first_bar, last_bar : int
         Bars of the song it spans, 1-based (0 when unknown).
+    label_slot : tuple of int
+        ``(label index, labels in the song)`` as the walk counts them, so a section clip opens on its look's first
+        seed (:func:`musicvideo.batch.sections.opening_first`); ``(0, 1)`` for a listed clip.
     """
 
     name: str
@@ -125,6 +128,7 @@ class ClipSpec:
     take: int = 1
     first_bar: int = 0
     last_bar: int = 0
+    label_slot: tuple[int, int] = (0, 1)
 
     @property
     def fps(self) -> Fraction:
@@ -512,6 +516,6 @@ def _section_plan(plan: BatchPlan, data: Mapping[str, Any], lines: _PlanText, te
             clips.append(ClipSpec(name=name, filename=name + container_for(config.video.codec), config=config,
                                   seeds=seeds, select=pick, split=min(default_split, max(n_frames, 1)),
                                   line=line_no, label=cut.label, take=take, first_bar=cut.first_bar,
-                                  last_bar=cut.last_bar))
+                                  last_bar=cut.last_bar, label_slot=(cut.label_index, song_cut.n_labels)))
     return dataclasses.replace(plan, clips=clips, takes=takes, sections=song_cut)
 

@@ -30,6 +30,7 @@ from .executors import JobOutcome, RenderJob, connect_ray, local_devices, run_lo
 from .folder import check_output_song, clear_output, other_song
 from .manifest import ClipRecord, Manifest, read_manifest, settings_dict, sha256_file, write_manifest
 from .plan import BatchPlan, ClipSpec, load_plan
+from .sections import opening_first
 from .premiere import SongTrack, TimelineClip
 from .split import frame_ranges, join_parts, part_is_complete, part_path, parts_directory, remove_parts
 from .timeline import EditTimeline, musical_markers, write_timelines
@@ -482,8 +483,9 @@ def _run(plan: BatchPlan, out: Path, *, ray: str | None, device: str, devices: l
     for clip in plan.clips:
         seeds = _seeds_for(clip, plan, out, device, cache, inputs, progress)
         config: RenderConfig = clip.config
-        if seeds is not None:
-            config = dataclasses.replace(config, walk=dataclasses.replace(config.walk, seeds=list(seeds)))
+        if seeds is not None:  # a section clip opens on its look's first seed, whatever its label's place
+            config = dataclasses.replace(config, walk=dataclasses.replace(
+                config.walk, seeds=opening_first(list(seeds), *clip.label_slot)))
         clip = dataclasses.replace(clip, config=config, seeds=seeds)
         settings = settings_dict(dataclasses.replace(config, device="auto", batch_size=None))
         path = out / clip.filename

@@ -88,6 +88,8 @@ class SongSections:
         Why the song is one clip (one section, no beat), else empty.
     fps : Fraction
         The frame grid.
+    n_labels : int
+        Labels the walk sees in the song (``label_index`` counts among them).
     """
 
     cuts: list[SectionCut]
@@ -96,6 +98,7 @@ class SongSections:
     section_starts_s: np.ndarray
     note: str = ""
     fps: Fraction = field(default_factory=lambda: Fraction(30))
+    n_labels: int = 1
 
 
 def cut_sections(*, duration_s: float, fps: float | Fraction, downbeat_times_s: np.ndarray,
@@ -160,7 +163,8 @@ def cut_sections(*, duration_s: float, fps: float | Fraction, downbeat_times_s: 
                                stop_frame=stop, start_s=start_s, duration_s=duration, first_bar=first,
                                last_bar=last))
     return SongSections(cuts=cuts, labels=list(dict.fromkeys(c.label for c in cuts)), downbeat_times_s=downbeats,
-                        section_starts_s=np.asarray(section_starts_s, np.float64), note=note, fps=rate)
+                        section_starts_s=np.asarray(section_starts_s, np.float64), note=note, fps=rate,
+                        n_labels=len(order))
 
 
 def _frames_in(duration_s: float, fps: Fraction) -> int:
@@ -189,10 +193,22 @@ def derived_seeds(base_seed: int, label_index: int, take: int, n_keyframes: int)
     return keyframe_seeds(seed, n_keyframes)
 
 
+def opening_first(seeds: list[int], label_index: int, n_labels: int) -> list[int]:
+    """The walk's seed list that makes a section of label ``label_index`` open on ``seeds[0]``.
+
+    The walk starts each label at its own place in an explicit seed list
+    (:func:`musicvideo.motion.walk.label_seeds`: label ``j`` of ``n`` starts ``j * len / n`` seeds in); a section
+    clip's look is its own list, so it is rotated back here and the clip shows the look's seeds in their order.
+    """
+    shift = (label_index * len(seeds)) // max(n_labels, 1)
+    return list(seeds[len(seeds) - shift:]) + list(seeds[:len(seeds) - shift]) if shift else list(seeds)
+
+
 def clip_name(cut: SectionCut, take: int) -> str:
     """``"01 A"`` for take 1, ``"01 A take 2"`` after: sorts in song order in the editor's bin."""
     return f"{cut.index + 1:02d} {cut.label}" + (f" take {take}" if take > 1 else "")
 
 
-__all__ = ["SectionCut", "SongSections", "cut_sections", "analyse_sections", "derived_seeds", "clip_name",
+__all__ = ["SectionCut", "SongSections", "cut_sections", "analyse_sections", "derived_seeds", "opening_first",
+           "clip_name",
            "MIN_SECTION_FRAMES"]
