@@ -57,7 +57,7 @@ def curves():
     """Reactive curves of a steady groove, a beatless pad and an A-B-A-B song, with their truth."""
     out = {}
     for key, name, seconds in (("groove", "groove", 8.0), ("pad", "beatless_pad", 8.0),
-                               ("abab", "verse_chorus", None)):
+                               ("abab", "verse_chorus", 34.0)):
         song = truth_case(name, seconds)
         features = truth_features(song, fps=FPS)
         out[key] = (song, features, reactive_curves(features))
@@ -115,6 +115,19 @@ def test_walk_transforms_are_rigid_bounded_on_the_device_and_stylegan3_only(G3, 
     assert np.abs(walk.camera.matrices[:, :2, 2] - walk.camera.position).max() < 1e-6
     assert accepts_transform(G3) and not accepts_transform(tiny_generator())
     assert LatentWalk(G3, c, WalkConfig(camera="off"), seed=1).batch(0, 5).transforms is None
+
+
+def test_curves_without_musical_time_drift_without_pushes(G3):
+    from _render_helpers import curves as stand_in
+
+    n = 90
+    c = stand_in(np.full(n, 0.3), loudness=np.linspace(0, 1, n), pulse=np.tile([1.0, 0.5, 0.2], n // 3))
+    walk = LatentWalk(G3, c, WalkConfig(), seed=1)
+    assert walk.camera.push.max() == 0 and np.all(walk.camera.turn_deg == 0)  # no trusted beat, no sections
+    assert np.linalg.norm(np.diff(walk.camera.position, axis=0), axis=1).min() > 0  # still drifts
+    assert_rigid(walk.batch(0, n).transforms.numpy())
+    assert plan_camera(stand_in(np.zeros(0)), drift=0.04, radius=0.15, push=0.03, turn_deg=10).matrices.shape == \
+        (0, 3, 3)
 
 
 def test_transforms_do_not_depend_on_the_batching(G3, curves):
@@ -239,29 +252,47 @@ def truth_songs(tmp_path, monkeypatch, curves):
 STILL = dict(n_keyframes=1, sections=False, pulse_strength=0.0, truncation_loudness=0.0, camera_roll_deg=0.0)
 
 
-def test_a_rendered_stylegan3_video_pans_with_the_camera(truth_songs, tmp_path):
-    G = stylegan3(64)
-    walk = WalkConfig(**STILL, camera_drift=0.3, camera_radius=0.3, camera_push=0.0, camera_turn_deg=0.0)
-    config = lossless(RenderConfig(fps=FPS, size=64, device="cpu", duration_s=4.0, seed=2, walk=walk))
-    result = render(truth_songs["groove"], output=tmp_path / "pan.mp4", config=config, generator=G, progress=False)
-    frames = read_frames(result.path).astype(np.float32).mean(axis=3)
-    assert len(frames) == 60
-    c = reactive_curves(truth_features(truth_case("groove", 8.0), fps=FPS, duration_s=4.0))
-    expected = plan_camera(c, drift=0.3, radius=0.3, push=0.0, turn_deg=0.0, seed=2).translate * 64  # pixels
-    # phase correlation between consecutive frames (under a squared Hann window, applied here: OpenCV's own window
-    # argument overwrites the input arrays), good to ~0.2 px on this tiny network
-    window = cv2.createHanningWindow((64, 64), cv2.CV_32F) ** 2
-    measured = np.array([cv2.phaseCorrelate(frames[i] * window, frames[i + 1] * window)[0] for i in range(59)])
-    moved = np.diff(expected, axis=0)
+def measured_shifts(frames: np.ndarray) -> np.ndarray:
+    """``[n - 1, 2]`` (x, y) pixel shift from each frame to the next, by phase correlation under a squared Hann
+    window (applied here: OpenCV's own window argument overwrites the input arrays); good to ~0.2 px here."""
+    h, w = frames.shape[1:3]
+    window = cv2.createHanningWindow((w, h), cv2.CV_32F) ** 2
+    grey = frames.astype(np.float32).mean(axis=3)
+    return np.array([cv2.phaseCorrelate(grey[i] * window, grey[i + 1] * window)[0] for i in range(len(grey) - 1)])
+
+
+def assert_pans_as_planned(frames: np.ndarray, camera) -> None:
+    """The decoded frames move as the camera's ``translate`` says (pixels at the frames' width)."""
+    moved = np.diff(camera.translate, axis=0) * frames.shape[2]
+    measured = measured_shifts(frames)
     motion = np.linalg.norm(moved, axis=1).mean()
     assert motion > 0.5  # the camera does move (pixels per frame)
     error = np.linalg.norm(measured - moved, axis=1)
     assert np.median(error) < 0.35 * motion and np.corrcoef(measured.ravel(), moved.ravel())[0, 1] > 0.95, \
         np.c_[measured, moved, error].round(2).tolist()
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory) -> Path:
+    """A tiny 64 px StyleGAN3-T saved in the native format (what ``musicvideo convert`` writes)."""
+    from musicvideo.generator import save_native
+
+    return save_native(stylegan3(64), tmp_path_factory.mktemp("sg3") / "sg3.safetensors")
+
+
+def test_a_rendered_stylegan3_video_pans_with_the_camera(truth_songs, checkpoint, tmp_path):
+    walk = WalkConfig(**STILL, camera_drift=0.3, camera_radius=0.3, camera_push=0.0, camera_turn_deg=0.0)
+    config = lossless(RenderConfig(fps=FPS, duration_s=4.0, seed=2, device="cpu", walk=walk))
+    result = render(truth_songs["groove"], checkpoint=checkpoint, output=tmp_path / "pan.mp4", config=config,
+                    progress=False)
+    frames = read_frames(result.path)
+    assert frames.shape == (60, 64, 64, 3)
+    c = reactive_curves(truth_features(truth_case("groove", 8.0), fps=FPS, duration_s=4.0))
+    assert_pans_as_planned(frames, plan_camera(c, drift=0.3, radius=0.3, push=0.0, turn_deg=0.0, seed=2))
     # the still image itself (camera off) does not move
     off = dataclasses.replace(config, walk=dataclasses.replace(walk, camera="off"))
-    still = read_frames(render(truth_songs["groove"], output=tmp_path / "still.mp4", config=off, generator=G,
-                               progress=False).path)
+    still = read_frames(render(truth_songs["groove"], checkpoint=checkpoint, output=tmp_path / "still.mp4",
+                               config=off, progress=False).path)
     assert np.array_equal(still[0], still[-1])
 
 
