@@ -281,7 +281,8 @@ def _augment_pipe() -> Node:
 
 
 def write_stylegan3_snapshot(path: Path, *, radial: bool = False, c_dim: int = 0, resolution: int = 16,
-                             seed: int = 0, kwargs: dict[str, Any] | None = None,
+                             seed: int = 0, settings: dict[str, Any] | None = None,
+                             kwargs: dict[str, Any] | None = None,
                              edit: Callable[[Node], None] | None = None, bare: bool = False) -> tuple[Path, Node]:
     """Write ``network-snapshot-*.pkl`` of a tiny StyleGAN3-T (or -R) network; returns the path and ``G_ema``'s tree.
 
@@ -297,6 +298,8 @@ def write_stylegan3_snapshot(path: Path, *, radial: bool = False, c_dim: int = 0
         Image size.
     seed : int
         Weights seed (``G`` gets other weights than ``G_ema``: the loader must take ``G_ema``).
+    settings : dict, optional
+        More or other constructor keywords, used to build the network (non-default filter sizes...).
     kwargs : dict, optional
         Replaces G_ema's ``_init_kwargs`` after the network was built from the normal ones (an unknown setting...).
     edit : callable, optional
@@ -304,7 +307,7 @@ def write_stylegan3_snapshot(path: Path, *, radial: bool = False, c_dim: int = 0
     bare : bool
         Pickle ``G_ema`` alone instead of the snapshot dict.
     """
-    init_kwargs = nvlabs_generator_kwargs(radial=radial, c_dim=c_dim, resolution=resolution)
+    init_kwargs = nvlabs_generator_kwargs(radial=radial, c_dim=c_dim, resolution=resolution, **(settings or {}))
     G_ema = nvlabs_stylegan3_tree(init_kwargs, seed)
     G = nvlabs_stylegan3_tree(init_kwargs, seed + 1000)
     if kwargs is not None:

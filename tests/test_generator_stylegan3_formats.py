@@ -83,6 +83,25 @@ def test_nvlabs_snapshot_loads_and_round_trips_natively_bit_exact(tmp_path, radi
     assert torch.equal(_images(load_generator(converted)), images)
 
 
+@pytest.mark.parametrize("radial,settings", [
+    (False, dict(filter_size=4, conv_clamp=None, num_fp16_res=0, output_scale=0.5, first_cutoff=3)),
+    (True, dict(lrelu_upsampling=1, magnitude_ema_beta=0.9, last_stopband_rel=2**0.5,
+                mapping_kwargs=dict(num_layers=3, lr_multiplier=0.02, w_avg_beta=0.99))),
+    (False, dict(lrelu_upsampling=4, filter_size=8, conv_kernel=5, margin_size=4)),
+], ids=["T-filters-fp32", "R-lrelu1-mapping", "T-lrelu4-k5"])
+def test_other_nvlabs_settings_are_read_and_design_the_same_filters(tmp_path, radial, settings):
+    path, tree = write_stylegan3_snapshot(tmp_path / "odd.pkl", radial=radial, settings=settings)
+    cfg = load_checkpoint(path).config
+    for key, value in settings.items():
+        if key == "mapping_kwargs":
+            assert (cfg.mapping_layers, cfg.mapping_lr_mul) == (value["num_layers"], value["lr_multiplier"])
+        else:
+            assert getattr(cfg, key) == value, key
+    G = load_generator(path)  # the stored filters (designed by the fixture) agree with ours
+    images = _images(G)
+    assert images.shape == (2, 3, 16, 16) and torch.isfinite(images).all() and images.std() > 0.01
+
+
 def test_bare_generator_pickle_and_metadata(tmp_path):
     path, _ = write_stylegan3_snapshot(tmp_path / "g.pkl", bare=True)
     assert load_checkpoint(path).family == "stylegan3"
@@ -366,3 +385,24 @@ def test_native_file_whose_header_length_starts_with_the_pickle_byte(tmp_path):
     path = save_native(G, tmp_path / "g.safetensors", provenance=provenance)
     assert path.read_bytes()[0] == 0x80
     assert torch.equal(_images(load_generator(path)), _images(G))
+
+
+def test_cuda_batch_size_counts_stylegan3_feature_maps(monkeypatch):
+    from types import SimpleNamespace
+
+    from musicvideo.generator import GeneratorConfig
+    from musicvideo.render import auto_batch_size
+
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: (80 << 30, 80 << 30))
+    cuda = torch.device("cuda")
+    for res in (256, 512, 1024):  # StyleGAN2 config-f: the pixel rule as before (32, the cap)
+        config_f = SimpleNamespace(config=GeneratorConfig(img_resolution=res))  # the rule reads only the config
+        assert auto_batch_size(cuda, res, res, image_bytes=largest_activation_bytes(config_f)) == 32
+    # StyleGAN3-R at 1024 px (NVlabs' config): 2.8 GB in its largest fp32 feature map, so 2 x 1.4 GB per fp16 image
+    r1024 = StyleGAN3Generator(StyleGAN3Config(img_resolution=1024, channel_base=65536, channel_max=1024,
+                                               conv_kernel=1, use_radial_filters=True))
+    nbytes = largest_activation_bytes(r1024)
+    assert 2.8e9 < nbytes < 2.9e9
+    assert auto_batch_size(cuda, 1024, 1024) == 32  # the pixel rule alone would try 32
+    assert auto_batch_size(cuda, 1024, 1024, image_bytes=nbytes) == 16  # 48 GB / 2.8 GB
+    assert auto_batch_size(cuda, 1024, 1024, image_bytes=nbytes, fp16=False) == 8
