@@ -88,7 +88,8 @@ class StyleGAN2Loss:
     Attributes
     ----------
     d_real_signs : Tensor or None
-        ``sign(D(real))`` [B] of the last :meth:`discriminator_loss` (detached); feed it to ``AdaController``.
+        ``sign(D(real))`` [B] of the last :meth:`discriminator_loss` (detached), for
+        ``AdaController.accumulate``.
     """
 
     def __init__(self, G: torch.nn.Module, D: torch.nn.Module, augment_pipe: torch.nn.Module | None = None, *,
