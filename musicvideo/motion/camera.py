@@ -3,9 +3,9 @@
 StyleGAN3's first layer samples Fourier features on a grid that a 3x3 transform can move and turn, so the whole
 image pans and rolls smoothly (NVlabs' ``gen_video.py`` does it by hand). Here the song moves it, in three layers:
 
-- **Drift** with the harmonic content: the camera travels along a smooth closed path (a Lissajous figure with
-  seeded phases) at a speed that follows the slow loudness and the rate of chord change, never the drums; the
-  song's character scales it, so a quiet pad barely moves.
+- **Drift** with the harmonic content: the camera travels along a smooth path (a Lissajous figure that starts at
+  the centre, turned by a seeded angle) at a speed that follows the slow loudness and the chord changes, never the
+  drums; the song's character scales it, so a quiet pad barely moves.
 - **Push** on hits: the choreography's hit envelope (``curves.pulse``: attack before the beat, peak on it, release
   after, scaled by beat confidence, downbeats harder) surges the camera forward along its path. Songs without a
   trusted beat get none.
@@ -28,11 +28,11 @@ from typing import Any
 
 import numpy as np
 
-# The drift path's frequencies (radians per path unit): incommensurate, so the figure does not repeat soon.
+# The drift path's frequencies (radians per path unit, [axis, sine]): incommensurate, so it does not repeat soon.
 _PATH_FREQS = np.array([[1.0, 2.17], [1.31, 0.53]])
 _PATH_WEIGHTS = np.array([0.6, 0.4])  # per axis: the two sines sum to at most 1
 _ROLL_FREQ = 0.31                      # the slow roll's frequency on the same path parameter
-_DRIFT_SHARE = 0.7                     # the path spans this fraction of the radius (the rest is left for pushes)
+_DRIFT_SHARE = 0.7                     # path amplitude per axis / radius (corners reach 0.99: the limiter bends them)
 _LIMIT_KNEE = 0.6                      # the limiter is the identity up to this fraction of the radius
 _DRIFT_SMOOTH_S = 1.0                  # the drift speed is smoothed over this long (no sudden accelerations)
 _CHORD_CHANGE_FULL = 0.3               # chroma change (half L1, see _chord_change) that counts as full activity
@@ -116,18 +116,31 @@ def input_transforms(translate: np.ndarray, angle_deg: np.ndarray) -> np.ndarray
     return m.astype(np.float32)
 
 
-def _path(u: np.ndarray, phases: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Unit drift path (each axis within -1..1) and its derivative at path parameters ``u``."""
-    arg = u[:, None, None] * _PATH_FREQS[None] + phases[None, :, :2]  # [N, axis, sine]
+def _path(u: np.ndarray, turn: float) -> tuple[np.ndarray, np.ndarray]:
+    """Unit drift path and its derivative at path parameters ``u``: a Lissajous figure through the centre at
+    ``u = 0`` (a song opens on the centred picture), each axis within -1..1 before it is turned by ``turn``
+    radians (so within sqrt(2) of the centre)."""
+    arg = u[:, None, None] * _PATH_FREQS[None]  # [N, axis, sine]
     pos = (np.sin(arg) * _PATH_WEIGHTS).sum(axis=2)
     vel = (np.cos(arg) * _PATH_WEIGHTS * _PATH_FREQS[None]).sum(axis=2)
-    return pos, vel
+    c, s = math.cos(turn), math.sin(turn)
+    rot = np.array([[c, -s], [s, c]])
+    return pos @ rot.T, vel @ rot.T
 
 
-def _mean_path_speed(phases: np.ndarray) -> float:
-    """Mean ``|dP/du|`` of the unit path, so that a drift speed in image widths per second means what it says."""
-    _, vel = _path(np.arange(0.0, 200.0, 0.01), phases)
-    return float(np.mean(np.linalg.norm(vel, axis=1)))
+def _path_parameters(distance_step: np.ndarray, start: float) -> np.ndarray:
+    """Path parameter ``u`` of every frame when the camera moves ``distance_step[i]`` unit-path lengths from frame
+    ``i`` to ``i + 1`` (integrated along the figure's arc length, so the drift speed is what it says wherever the
+    figure is; its slowest turns count at a fifth of the mean speed, never as a jump)."""
+    u = np.empty(len(distance_step) + 1)
+    u[0] = x = start
+    f, wgt = _PATH_FREQS, _PATH_WEIGHTS
+    for i, ds in enumerate(distance_step.tolist()):
+        vx = wgt[0] * f[0, 0] * math.cos(f[0, 0] * x) + wgt[1] * f[0, 1] * math.cos(f[0, 1] * x)
+        vy = wgt[0] * f[1, 0] * math.cos(f[1, 0] * x) + wgt[1] * f[1, 1] * math.cos(f[1, 1] * x)
+        x += ds / max(math.hypot(vx, vy), 0.2)
+        u[i + 1] = x
+    return u
 
 
 def limit_radius(offset: np.ndarray, radius: float) -> np.ndarray:
@@ -219,7 +232,7 @@ def plan_camera(curves: Any, *, drift: float, radius: float, push: float, turn_d
     min_beat_confidence : float
         Below this song beat confidence there are no pushes and the turn is timed in seconds.
     seed : int
-        Seeds the drift path's phases (a different figure for every song).
+        Seeds the drift figure's orientation (every song drifts its own way).
 
     Returns
     -------
@@ -243,7 +256,7 @@ def plan_camera(curves: Any, *, drift: float, radius: float, push: float, turn_d
     timing = getattr(curves, "timing", None)
     trusted = timing is not None and float(timing.beat_confidence) >= min_beat_confidence \
         and len(np.asarray(timing.beat_times_s)) > 0
-    phases = np.random.default_rng(np.random.SeedSequence([int(seed), 0xCA3E])).uniform(0, 2 * math.pi, (2, 3))
+    figure_turn = float(np.random.default_rng(np.random.SeedSequence([int(seed), 0xCA3E])).uniform(0, 2 * math.pi))
 
     # ---- drift: speed from the slow loudness and the chord changes (never the beat), integrated along the path
     from ..audio.curves import one_pole
@@ -252,14 +265,13 @@ def plan_camera(curves: Any, *, drift: float, radius: float, push: float, turn_d
     speed = np.maximum(one_pole(drift * scale * activity, fps, _DRIFT_SMOOTH_S).astype(np.float64), 0.0) \
         if n else np.zeros(0)
     amplitude = _DRIFT_SHARE * radius
-    per_unit = amplitude * _mean_path_speed(phases)  # image widths per path unit
-    distance = np.zeros(n)
-    if n > 1:
-        np.cumsum(speed[:-1] / fps, out=distance[1:])
-    if n:  # a clip starts where the song would be by its first frame, at the clip's mean speed
-        distance += max(float(times[0]), 0.0) * float(speed.mean())
-    u = distance / per_unit if per_unit > 0 else np.zeros(n)
-    pos, vel = _path(u, phases)
+    u = np.zeros(n)
+    if n and amplitude > 0:
+        # a clip starts where the song would be by its first frame, at the clip's mean speed (in path units, the
+        # figure's mean speed is about 1)
+        lead = max(float(times[0]), 0.0) * float(speed.mean()) / amplitude
+        u = _path_parameters(speed[:-1] / fps / amplitude, lead)
+    pos, vel = _path(u, figure_turn)
 
     # ---- push: the choreography's hits, along the path's heading
     hits = np.clip(np.nan_to_num(np.asarray(curves.pulse, np.float64)), 0.0, 1.0) if trusted else np.zeros(n)
@@ -268,7 +280,7 @@ def plan_camera(curves: Any, *, drift: float, radius: float, push: float, turn_d
 
     # ---- turn: section labels' angles, eased to arrive on the section start, plus the slow roll
     turns = section_turns(times, timing, turn_deg=turn_deg, turn_bars=turn_bars, trusted=trusted)
-    angle = turns + roll_deg * np.sin(_ROLL_FREQ * u + phases[0, 2])
+    angle = turns + roll_deg * np.sin(_ROLL_FREQ * u)  # level at the start, like the path
     # the picture turns about its centre: NVlabs' matrix turns about the input's origin, then shifts by translate
     a = np.radians(angle)
     c, s = np.cos(a), np.sin(a)
