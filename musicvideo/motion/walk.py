@@ -115,7 +115,7 @@ class WalkConfig:
         confidence; none without a trusted beat).
     camera_turn_deg : float
         Roll between section labels, degrees: the first label at 0, the next ones at +1, -1, +0.5, -0.5 times it
-        (a returning section returns to its angle).
+        (a returning section returns to its angle; the analysis' sections, whatever ``sections`` says; 0: no turns).
     camera_turn_bars : float
         The turn eases in over this many bars and arrives on the section's first downbeat (0: a hard turn on it).
     camera_roll_deg : float
