@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One prepared pass over the CUDA paths on a GPU machine: the CUDA tests, the render tests with the generator on the
-# GPU, NVENC detection, and the GPU rows of the three benchmarks. Every step has its own time limit, so a hang in one
-# does not cost the others; logs go to $OUT (or ./gpu-check-out).
+# GPU, NVENC detection, and the GPU rows of the three benchmarks (StyleGAN3's generator rows: step sg3). Every step
+# has its own time limit, so a hang in one does not cost the others; logs go to $OUT (or ./gpu-check-out).
 #
 #   bash benchmarks/gpu_check.sh                 # every step, on a machine with CUDA torch and the dependencies
 #   bash benchmarks/gpu_check.sh render batch64  # only the named steps (env always runs)
@@ -22,7 +22,7 @@ if [ -f .whl/ffmpeg.xz ]; then
 fi
 export PYTHONPATH=${PYTHONPATH:-$PWD}
 
-STEPS=" ${*:-tests generator gap batch64 render demo batch} "
+STEPS=" ${*:-tests generator sg3 gap batch64 render demo batch} "
 step() {  # step NAME SECONDS COMMAND...: run, log to $OUT/NAME.log, report the exit status and the time
   local name=$1 limit=$2; shift 2
   [ "$name" = env ] || [[ "$STEPS" == *" $name "* ]] || return 0
@@ -39,9 +39,11 @@ step env 60 bash -c 'nvidia-smi -L; nproc; python3 -c "import torch; print(torch
 print(\"nvenc h264:\", nvenc_available(\"h264\"), \"hevc:\", nvenc_available(\"hevc\"), \"encoder:\", resolve_encoder(VideoConfig()))"'
 step tests 170 python3 -m pytest -q -p no:cacheprovider -x tests/test_generator_network.py tests/test_batch_executors.py \
   tests/test_render_output.py tests/test_render_cli.py tests/test_video_encoder.py -k "not ray"
-step generator 170 python3 benchmarks/generator_speed.py --device cuda --seconds 1.5
+step generator 170 python3 benchmarks/generator_speed.py --device cuda --seconds 1.5 --families stylegan2
+# StyleGAN3-T/-R beside StyleGAN2 config-f: 512 and 1024 px, fp16, batch 8 and 32 (12 rows, about a minute)
+step sg3 150 python3 benchmarks/generator_speed.py --cuda --seconds 1
 step batch64 60 python3 benchmarks/generator_speed.py --device cuda --resolutions 1024 --batches 32,64 --no-default \
-  --seconds 1.5
+  --seconds 1.5 --families stylegan2
 step gap 120 python3 benchmarks/render_throughput.py --gap --gpu-frames 320
 step render 300 python3 benchmarks/render_throughput.py --skip-throughput --skip-memory
 step demo 90 bash -c 'python3 examples/make_demo_song.py && time python3 -m musicvideo render examples/demo_song.wav \

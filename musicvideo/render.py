@@ -255,14 +255,11 @@ def plan_render(song: str | Path, *, checkpoint: str | Path | None = None, outpu
 
 
 def largest_activation_bytes(generator: Any) -> int | None:
-    """Bytes of the largest fp32 feature map one image makes in ``generator``'s synthesis network (channels x
-    height x width x 4 over its blocks), or None for a generator without a :class:`GeneratorConfig`."""
-    config = getattr(generator, "config", None)
-    if config is None or not hasattr(config, "channels"):
-        return None
-    init_h, init_w = config.init_res
-    return max(config.channels(res) * (init_h * res // 4) * (init_w * res // 4) * 4
-               for res in config.block_resolutions)
+    """Bytes of the largest fp32 feature map one image makes in ``generator``'s synthesis network (StyleGAN2 or
+    StyleGAN3, see :func:`musicvideo.generator.largest_activation_bytes`), or None for another kind of generator."""
+    from .generator import largest_activation_bytes as family_bytes
+
+    return family_bytes(generator)
 
 
 def auto_batch_size(device: torch.device, height: int, width: int, *, fp16: bool = True,
@@ -274,7 +271,9 @@ def auto_batch_size(device: torch.device, height: int, width: int, *, fp16: bool
     ``image_bytes``, see :func:`largest_activation_bytes`): larger blocks cannot stay in a generator thread's
     malloc heap and are mapped afresh every batch (``musicvideo.malloc``); at 512 px with 32 channels batch 1
     then renders 1.3-1.4x the frames/s of batch 2 (benchmarks/RESULTS.md). CUDA:
-    what fits in 60 % of the free memory at a rough 0.6 kB of activations per pixel in fp16 (double in fp32),
+    what fits in 60 % of the free memory at a rough 0.6 kB of activations per pixel in fp16 (double in fp32), or
+    twice the largest feature map (``image_bytes``, halved in fp16) where that is more: StyleGAN3's filtered
+    leaky ReLU holds several times what StyleGAN2 does at the same size (an estimate: not yet measured on a GPU),
     as a power of two, at most 32; an out-of-memory error halves it during the render anyway. The cap is measured
     (benchmarks/RESULTS.md, H200): batch 64 gains nothing over 32 in fp16 at 512 and 1024 px, and cuDNN's
     kernels for fp32 and grouped (fused) convolutions at batch 64 run at under half the speed of batch 32.
@@ -290,6 +289,8 @@ def auto_batch_size(device: torch.device, height: int, width: int, *, fp16: bool
     if device.type == "cuda":
         free, _total = torch.cuda.mem_get_info(device)
         per_image = pixels * (600 if fp16 else 1200)
+        if image_bytes:  # StyleGAN3: far more than the image's pixels suggest (StyleGAN2 stays on the pixel rule)
+            per_image = max(per_image, 2 * int(image_bytes) // (2 if fp16 else 1))
         fit = int(0.6 * free // per_image)
         size = 1
         while size * 2 <= min(fit, CUDA_MAX_BATCH):
