@@ -42,12 +42,13 @@ ADA_INTERVAL = 4          # steps between p adjustments
 class TrainConfig:
     """The settings of a training run (``musicvideo train`` flags). None = NVlabs' ``auto`` rule for the data.
 
-    On ``--resume`` the saved run's settings win, except ``kimg``, ``snap_kimg``, ``device`` and ``workers``.
+    On ``--resume`` the saved run's settings win, except ``kimg``, ``snap_kimg`` (when given), ``device`` and
+    ``workers``.
     """
 
-    kimg: float = 1000.0              # length of the run in thousands of real images shown
+    kimg: float | None = None         # length of the run in thousands of real images shown (None: 1000 / as saved)
     batch: int | None = None          # images per step over all processes (None: min(4096 // res, 32), at most 64)
-    snap_kimg: float = 10.0           # snapshot interval in kimg
+    snap_kimg: float | None = None    # snapshot interval in kimg (None: 10 / as saved)
     seed: int = 0                     # seeds G/D init (fresh networks), the data order, z's and augmentations
     freeze_d: int = 0                 # freeze D's first K blocks (the highest resolutions): FreezeD fine-tuning
     gamma: float | None = None        # R1 weight (None: 0.0002 * res**2 / batch)
@@ -328,8 +329,9 @@ class Trainer:
 # ------------------------------------------------------------------------------------------------ train()
 
 
-def _auto_config(config: TrainConfig, resolution: int, world_size: int) -> TrainConfig:
-    """Fill the None fields with NVlabs' ``auto`` rules for this resolution."""
+def auto_config(config: TrainConfig, resolution: int, world_size: int) -> TrainConfig:
+    """Fill the None fields with NVlabs' ``auto`` rules for this resolution: batch ``min(4096 // res, 32)`` per
+    process (at most 64 in all), R1 gamma ``0.0002 * res**2 / batch``, G_ema half-life ``batch * 10 / 32`` kimg."""
     batch = config.batch or max(min(world_size * min(4096 // resolution, 32), 64), world_size)
     gamma = config.gamma if config.gamma is not None else 0.0002 * resolution**2 / batch
     ema_kimg = config.ema_kimg if config.ema_kimg is not None else batch * 10 / 32
@@ -449,7 +451,8 @@ def train(data: str | Path, run_dir: str | Path, *, config: TrainConfig | None =
         Start from this generator (any format ``load_checkpoint`` reads) and its discriminator when the file has
         one; its resolution must be the data's.
     resume : bool
-        Continue the newest snapshot in ``run_dir`` (its settings win, except kimg, snap_kimg, device, workers).
+        Continue the newest snapshot in ``run_dir`` (its settings win, except the given kimg and snap_kimg, and
+        device and workers).
     progress : bool
         Show a progress bar (rank 0).
     on_step : callable, optional
@@ -481,8 +484,11 @@ def train(data: str | Path, run_dir: str | Path, *, config: TrainConfig | None =
     state = snap.load_training_state(state_path) if state_path is not None else None
     if state is not None:  # the saved run's settings, with this call's length, interval and machine
         saved = {k: v for k, v in state["config"].items() if k in {f.name for f in dataclasses.fields(TrainConfig)}}
-        config = dataclasses.replace(TrainConfig(**saved), kimg=config.kimg, snap_kimg=config.snap_kimg,
-                                     device=config.device, workers=config.workers)
+        config = dataclasses.replace(TrainConfig(**saved), device=config.device, workers=config.workers,
+                                     kimg=saved["kimg"] if config.kimg is None else config.kimg,
+                                     snap_kimg=saved["snap_kimg"] if config.snap_kimg is None else config.snap_kimg)
+    config = dataclasses.replace(config, kimg=1000.0 if config.kimg is None else config.kimg,
+                                 snap_kimg=10.0 if config.snap_kimg is None else config.snap_kimg)
 
     if state is None and config.ema_rampup is None and from_checkpoint is None:
         config = dataclasses.replace(config, ema_rampup=0.05)  # NVlabs' auto: a fresh G_ema catches up fast
@@ -493,7 +499,7 @@ def train(data: str | Path, run_dir: str | Path, *, config: TrainConfig | None =
     dist.setup(info, device)
     try:
         dataset = ImageZipDataset(data, xflip=config.mirror)
-        config = _auto_config(config, dataset.resolution, info.world_size)
+        config = auto_config(config, dataset.resolution, info.world_size)
         if state is None:
             torch.manual_seed(config.seed)  # fresh weights depend on the seed only
             nets = build_networks(config, dataset, from_checkpoint)
@@ -517,7 +523,8 @@ def train(data: str | Path, run_dir: str | Path, *, config: TrainConfig | None =
         dist.teardown(info)
 
 
-def _loader(trainer: Trainer) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+def batch_iterator(trainer: Trainer) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """This rank's (uint8 images, labels) batches from the trainer's current step on, endlessly."""
     cfg, info = trainer.config, trainer.info
     order = DataOrder(len(trainer.dataset), cfg.seed, cfg.batch, info)
     workers = cfg.workers if cfg.workers is not None else (3 if trainer.device.type == "cuda" else 0)
@@ -551,7 +558,7 @@ def _run(trainer: Trainer, run_dir: Path, provenance: dict[str, Any], *, fresh: 
         bar = tqdm(total=round(cfg.kimg, 3), initial=round(trainer.nimg / 1000, 3), unit="kimg", dynamic_ncols=True,
                    bar_format="{l_bar}{bar}| {n:.%df}/{total:.%df} kimg [{elapsed}<{remaining}{postfix}]"
                               % (digits, digits))
-    batches = _loader(trainer)
+    batches = batch_iterator(trainer)
     try:
         with _stop_at_step_boundary(handle_signals) as stop:
             if fresh:
@@ -593,4 +600,4 @@ def _run(trainer: Trainer, run_dir: Path, provenance: dict[str, Any], *, fresh: 
                        log=snap.read_log(run_dir) if info.is_main else [])
 
 
-__all__ = ["DataOrder", "StepInfo", "TrainConfig", "TrainResult", "Trainer", "train"]
+__all__ = ["DataOrder", "StepInfo", "TrainConfig", "TrainResult", "Trainer", "auto_config", "batch_iterator", "train"]

@@ -42,9 +42,14 @@ def fresh_generator_config(config: Any, dataset: Any) -> GeneratorConfig:
 
 
 def for_training(G: Generator) -> Generator:
-    """Switch an inference generator to training (train mode; gradients are enabled per phase by the loop)."""
+    """Switch an inference generator to training (train mode; gradients are enabled per phase by the loop).
+
+    Modulation scales the activations instead of making one weight per sample (NVlabs does the same in training):
+    the per-sample weights and their gradients would cost batch x the layer's weights in memory.
+    """
     G.train()
     G.requires_grad_(False)
+    G.fused_modconv = False
     return G
 
 
@@ -52,6 +57,7 @@ def make_ema(G: Generator) -> Generator:
     """A copy of G that follows it by averaging (never trained directly)."""
     G_ema = copy.deepcopy(G).eval()
     G_ema.requires_grad_(False)
+    G_ema.fused_modconv = None  # inference: NVlabs' automatic choice
     return G_ema
 
 
