@@ -254,6 +254,17 @@ def test_resolution_mismatch_is_one_line_with_the_fix(tmp_path, capsys):
     assert not (tmp_path / "run").exists()
 
 
+def test_from_a_stylegan3_file_is_one_line(data16, tmp_path, capsys):
+    from _stylegan3_fixtures import write_stylegan3_snapshot
+
+    ckpt = tmp_path / "sg3.pkl"
+    write_stylegan3_snapshot(ckpt, resolution=16)
+    rc = main(["train", str(data16), "-o", str(tmp_path / "run"), "--from", str(ckpt), "--kimg", "0"])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and "\n" not in err and "StyleGAN3" in err and "StyleGAN2" in err
+    assert not (tmp_path / "run").exists()
+
+
 def test_a_full_disk_mid_snapshot_is_one_line_and_keeps_the_previous_snapshot(data16, tmp_path, monkeypatch):
     import musicvideo.train.snapshot as snapshot_module
 

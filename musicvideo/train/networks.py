@@ -93,8 +93,9 @@ def _load_generator(path: str | Path, dataset: Any) -> tuple[Generator, dict[str
     loaded = load_checkpoint(path)
     cfg = loaded.config
     if not isinstance(cfg, GeneratorConfig):
-        raise CheckpointError(f"--from {path}: a {type(cfg).__name__} network; training supports StyleGAN2 "
-                              "checkpoints only")
+        family = "StyleGAN3" if "3" in type(cfg).__name__ else type(cfg).__name__
+        raise CheckpointError(f"--from {Path(path).name} is a {family} network; musicvideo trains StyleGAN2 only "
+                              "(fine-tune StyleGAN3 with NVlabs' stylegan3 train.py, or start from a StyleGAN2 file)")
     if cfg.img_shape != (dataset.resolution, dataset.resolution):
         h, w = cfg.img_shape
         raise MusicVideoError(f"--from {Path(path).name} makes {w}x{h} images but {dataset.path.name} has "
