@@ -338,87 +338,6 @@ def auto_config(config: TrainConfig, resolution: int, world_size: int) -> TrainC
     return dataclasses.replace(config, batch=batch, gamma=gamma, ema_kimg=ema_kimg)
 
 
-def _fixed_sample_z(G: torch.nn.Module, n: int) -> torch.Tensor:
-    """z for seeds 0..n-1 (one generator per seed, as ``musicvideo render`` draws them)."""
-    return torch.stack([torch.randn([G.z_dim], generator=torch.Generator().manual_seed(s)) for s in range(n)])
-
-
-@torch.no_grad()
-def _generate(G: torch.nn.Module, z: torch.Tensor, c: torch.Tensor, batch: int, device: torch.device) -> torch.Tensor:
-    out = []
-    for i in range(0, len(z), batch):
-        ws = G.mapping(z[i:i + batch].to(device), c[i:i + batch].to(device))
-        out.append(G.synthesis(ws, noise_mode="const").float().cpu())
-    return torch.cat(out)
-
-
-class _Snapshots:
-    """Writes the snapshots (rank 0) with the fixed seeds, the fixed real sample and the running loss means."""
-
-    def __init__(self, trainer: Trainer, run_dir: Path, provenance: dict[str, Any]) -> None:
-        self.trainer, self.run_dir, self.provenance = trainer, run_dir, provenance
-        G, data, n = trainer.G_ema, trainer.dataset, trainer.config.quality_images
-        res = G.img_resolution
-        self.grid_columns = 8 if res <= 256 else 4
-        self.grid_z = _fixed_sample_z(G, self.grid_columns * (4 if res <= 256 else 2))
-        self.quality_z = _fixed_sample_z(G, n)
-        picks = np.linspace(0, len(data.names) - 1, num=min(n, len(data.names))).round().astype(int)
-        self.reals = torch.stack([data[int(i)][0] for i in picks]).float() / 127.5 - 1
-        labels = trainer.labels
-        self.quality_c = labels[torch.arange(n) % len(labels)]
-        self.grid_c = labels[torch.arange(len(self.grid_z)) % len(labels)]
-        self.losses: list[tuple[float, float]] = []
-        self.last_time = time.time()
-        self.last_nimg = trainer.nimg
-        self.last_path: Path | None = None
-        self.last_quality: str = ""
-
-    def quality(self) -> dict[str, Any]:
-        from .quality import measure_quality
-
-        t = self.trainer
-        fakes = _generate(t.G_ema, self.quality_z, self.quality_c, t.batch_gpu, t.device)
-        D = t.D
-
-        def features(images: torch.Tensor) -> torch.Tensor:
-            with torch.no_grad():
-                out = []
-                for i in range(0, len(images), t.batch_gpu):
-                    x = images[i:i + t.batch_gpu].to(t.device)
-                    c = self.quality_c[i:i + len(x)].to(t.device)
-                    out.append(D.features(x, c).float().cpu())
-                return torch.cat(out)
-
-        report = measure_quality(self.reals, fakes, features=features)
-        return {"name": report.name, "value": float(report.value),
-                **{k: float(v) for k, v in report.details.items()}}
-
-    def write(self, rng: list[dict[str, Any]], *, reason: str) -> Path:
-        """One snapshot and its log line; the random generators are left as they were (for exact resumes)."""
-        t = self.trainer
-        saved = snap.rng_state()
-        try:
-            quality = self.quality()
-            grid = snap.image_grid(_generate(t.G_ema, self.grid_z, self.grid_c, t.batch_gpu, t.device),
-                                   self.grid_columns)
-            paths = snap.write_snapshot(self.run_dir, t.nimg, G_ema=t.G_ema, state=t.state_dict(rng),
-                                        samples=grid, provenance=dict(self.provenance, kimg=t.nimg / 1000))
-        finally:
-            snap.set_rng_state(saved)
-        now = time.time()
-        shown = t.nimg - self.last_nimg
-        record = {"kimg": t.nimg / 1000, "step": t.step_count, "time": now, "reason": reason,
-                  "sec_per_kimg": (now - self.last_time) / (shown / 1000) if shown else None,
-                  "loss_G": float(np.mean([a for a, _ in self.losses])) if self.losses else None,
-                  "loss_D": float(np.mean([b for _, b in self.losses])) if self.losses else None,
-                  "augment_p": t.augment_p, "quality": quality, "snapshot": paths["network"].name}
-        snap.append_log(self.run_dir, record)
-        self.losses.clear()
-        self.last_time, self.last_nimg, self.last_path = now, t.nimg, paths["network"]
-        self.last_quality = f"{quality['name']} {quality['value']:.4g}"
-        return paths["network"]
-
-
 def _check_run_dir(run_dir: Path, resume: bool) -> Path | None:
     if resume:
         state = snap.latest_training_state(run_dir)
@@ -497,6 +416,8 @@ def train(data: str | Path, run_dir: str | Path, *, config: TrainConfig | None =
     if info.distributed and device.type == "cuda":
         device = torch.device("cuda", info.local_rank)
     dist.setup(info, device)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed shapes every step: let cuDNN pick its fastest kernels
     try:
         dataset = ImageZipDataset(data, xflip=config.mirror)
         config = auto_config(config, dataset.resolution, info.world_size)
@@ -542,7 +463,7 @@ def _run(trainer: Trainer, run_dir: Path, provenance: dict[str, Any], *, fresh: 
     cfg, info = trainer.config, trainer.info
     total_nimg = int(round(cfg.kimg * 1000))
     snap_nimg = max(int(round(cfg.snap_kimg * 1000)), 1)
-    writer = _Snapshots(trainer, run_dir, provenance) if info.is_main else None
+    writer = snap.SnapshotWriter(trainer, run_dir, provenance) if info.is_main else None
 
     def snapshot(reason: str) -> None:
         rngs = dist.gather_objects(snap.rng_state(), info)

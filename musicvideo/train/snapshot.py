@@ -11,7 +11,8 @@ and renamed when complete (:mod:`musicvideo.atomic`), and the training state com
 when its training state exists: a full disk or a kill mid-snapshot leaves the previous one whole.
 
 The training state holds tensors, numbers, strings, lists and dicts only, so it is read with
-``torch.load(weights_only=True)``: resuming never unpickles code. ``log.jsonl`` gets one JSON object per snapshot.
+``torch.load(weights_only=True)``: resuming never unpickles code. ``log.jsonl`` gets one JSON object per snapshot
+(kimg, step, losses, augment p, seconds per kimg and the quality signal); :class:`SnapshotWriter` writes it all.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import math
 import os
 import random
 import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -229,6 +231,104 @@ def read_log(run_dir: str | Path) -> list[dict[str, Any]]:
     return records
 
 
-__all__ = ["ResumeError", "append_log", "has_run", "image_grid", "latest_training_state", "load_training_state",
-           "read_log", "rng_state", "save_network", "save_png", "save_training_state", "set_rng_state",
-           "snapshot_tag", "write_snapshot"]
+# ------------------------------------------------------------------------------------------------ the writer
+
+
+def _fixed_sample_z(G: torch.nn.Module, n: int) -> torch.Tensor:
+    """z for seeds 0..n-1 (one generator per seed, as ``musicvideo render`` draws them)."""
+    return torch.stack([torch.randn([G.z_dim], generator=torch.Generator().manual_seed(s)) for s in range(n)])
+
+
+@torch.no_grad()
+def _generate(G: torch.nn.Module, z: torch.Tensor, c: torch.Tensor, batch: int, device: torch.device) -> torch.Tensor:
+    """G's images for ``z`` (and labels ``c``) with its stored noise, in batches, on the CPU."""
+    out = []
+    for i in range(0, len(z), batch):
+        ws = G.mapping(z[i:i + batch].to(device), c[i:i + batch].to(device))
+        out.append(G.synthesis(ws, noise_mode="const").float().cpu())
+    return torch.cat(out)
+
+
+class SnapshotWriter:
+    """Writes a run's snapshots (rank 0): G_ema's images for fixed seeds, the quality signal on a fixed real
+    sample and fixed seeds, the training state, and a log line with the loss means since the last one.
+
+    Parameters
+    ----------
+    trainer : musicvideo.train.loop.Trainer
+        The run's networks, data and counters.
+    run_dir : Path
+        Where the files go.
+    provenance : dict
+        JSON-able origin of the weights, stored in each native snapshot's metadata.
+    """
+
+    def __init__(self, trainer: Any, run_dir: Path, provenance: dict[str, Any]) -> None:
+        self.trainer, self.run_dir, self.provenance = trainer, run_dir, provenance
+        G, data, n = trainer.G_ema, trainer.dataset, trainer.config.quality_images
+        res = G.img_resolution
+        self.grid_columns = 8 if res <= 256 else 4
+        self.grid_z = _fixed_sample_z(G, self.grid_columns * (4 if res <= 256 else 2))
+        self.quality_z = _fixed_sample_z(G, n)
+        picks = np.linspace(0, len(data.names) - 1, num=min(n, len(data.names))).round().astype(int)
+        self.reals = torch.stack([data[int(i)][0] for i in picks]).float() / 127.5 - 1
+        labels = trainer.labels
+        self.quality_c = labels[torch.arange(n) % len(labels)]
+        self.grid_c = labels[torch.arange(len(self.grid_z)) % len(labels)]
+        self.losses: list[tuple[float, float]] = []
+        self.last_time = time.time()
+        self.last_nimg = trainer.nimg
+        self.last_path: Path | None = None
+        self.last_quality: str = ""
+
+    def quality(self) -> dict[str, Any]:
+        """The quality signal now (:func:`musicvideo.train.quality.measure_quality`: FID if Inception weights are
+        on the machine, else KID on D's features; every measure in the dict, the leading one as name/value)."""
+        from .quality import measure_quality
+
+        t = self.trainer
+        fakes = _generate(t.G_ema, self.quality_z, self.quality_c, t.batch_gpu, t.device)
+        D = t.D
+
+        def features(images: torch.Tensor) -> torch.Tensor:
+            with torch.no_grad():
+                out = []
+                for i in range(0, len(images), t.batch_gpu):
+                    x = images[i:i + t.batch_gpu].to(t.device)
+                    c = self.quality_c[i:i + len(x)].to(t.device)
+                    out.append(D.features(x, c).float().cpu())
+                return torch.cat(out)
+
+        report = measure_quality(self.reals, fakes, features=features)
+        return {"name": report.name, "value": float(report.value),
+                **{k: float(v) for k, v in report.details.items()}}
+
+    def write(self, rng: list[dict[str, Any]], *, reason: str) -> Path:
+        """One snapshot and its log line; the random generators are left as they were (for exact resumes)."""
+        t = self.trainer
+        saved = rng_state()
+        try:
+            quality = self.quality()
+            grid = image_grid(_generate(t.G_ema, self.grid_z, self.grid_c, t.batch_gpu, t.device),
+                              self.grid_columns)
+            paths = write_snapshot(self.run_dir, t.nimg, G_ema=t.G_ema, state=t.state_dict(rng),
+                                   samples=grid, provenance=dict(self.provenance, kimg=t.nimg / 1000))
+        finally:
+            set_rng_state(saved)
+        now = time.time()
+        shown = t.nimg - self.last_nimg
+        record = {"kimg": t.nimg / 1000, "step": t.step_count, "time": now, "reason": reason,
+                  "sec_per_kimg": (now - self.last_time) / (shown / 1000) if shown else None,
+                  "loss_G": float(np.mean([a for a, _ in self.losses])) if self.losses else None,
+                  "loss_D": float(np.mean([b for _, b in self.losses])) if self.losses else None,
+                  "augment_p": t.augment_p, "quality": quality, "snapshot": paths["network"].name}
+        append_log(self.run_dir, record)
+        self.losses.clear()
+        self.last_time, self.last_nimg, self.last_path = now, t.nimg, paths["network"]
+        self.last_quality = f"{quality['name']} {quality['value']:.4g}"
+        return paths["network"]
+
+
+__all__ = ["ResumeError", "SnapshotWriter", "append_log", "has_run", "image_grid", "latest_training_state",
+           "load_training_state", "read_log", "rng_state", "save_network", "save_png", "save_training_state",
+           "set_rng_state", "snapshot_tag", "write_snapshot"]
