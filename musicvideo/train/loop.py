@@ -506,7 +506,8 @@ def _run(trainer: Trainer, run_dir: Path, provenance: dict[str, Any], *, fresh: 
                     snapshot("done" if trainer.nimg >= total_nimg else "interval")
                     next_snap = (trainer.nimg // snap_nimg + 1) * snap_nimg
                 if bar is not None:
-                    bar.update(round(trainer.nimg / 1000 - bar.n, 3))
+                    bar.n = round(min(trainer.nimg / 1000, bar.total), 3)  # set, not summed: no rounding drift
+                    bar.update(0)
                     spent = time.time() - started
                     sec_kimg = spent / max((trainer.nimg - started_nimg) / 1000, 1e-9)
                     bar.set_postfix_str(f"{sec_kimg:.1f} s/kimg, p {trainer.augment_p:.3f}"
