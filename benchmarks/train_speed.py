@@ -17,7 +17,8 @@ backward every 16 steps, so a short timed window without it reads a little fast)
 
 The start-up row times the whole command a user types, ``musicvideo train DATA -o RUN --kimg 0`` at 32 px in a
 new process: Python and torch imports, reading the data, building the networks and writing the kimg-0 snapshot
-(network, sample grid, training state, quality signal).
+(network, sample grid, training state, quality signal: 64 fakes and 32 grid images from G_ema and D's features of
+64 reals and 64 fakes, the larger part of it for 512-channel networks on a CPU).
 
 ``--cuda`` is the prepared GPU step: 256 and 512 px, batch 32 and 16, fp16 in the networks' highest four
 resolutions (NVlabs' mixed precision), 5 warm-up and 20 timed steps per row: about 2-4 minutes on one recent GPU.
@@ -110,14 +111,15 @@ def time_resolution(resolution: int, *, batch: int | None, steps: int, warmup: i
     return row
 
 
-def time_startup(folder: Path, threads: int | None) -> float:
-    """Seconds for ``musicvideo train DATA -o RUN --kimg 0`` (32 px) in a new process."""
+def time_startup(folder: Path, threads: int | None, network: dict) -> float:
+    """Seconds for ``musicvideo train DATA -o RUN --kimg 0`` (32 px) in a new process, with the benchmark's
+    network size (``network``: cbase, cmax, latent)."""
     data = shapes_zip(folder / "startup32.zip", size=32)
     env = dict(os.environ)
     if threads:
         env["OMP_NUM_THREADS"] = str(threads)
     cmd = [sys.executable, "-m", "musicvideo", "train", str(data), "-o", str(folder / "startup_run"), "--kimg", "0",
-           "--device", "cpu", "--quiet"]
+           "--device", "cpu", "--quiet"] + [x for k, v in network.items() for x in (f"--{k}", str(v))]
     start = time.perf_counter()
     subprocess.run(cmd, check=True, env=env, cwd=Path(__file__).resolve().parents[1], capture_output=True)
     return time.perf_counter() - start
@@ -175,8 +177,9 @@ def main(argv: list[str] | None = None) -> int:
                     line += f" {row['peak_mem_GiB']:>6.2f}"
             print(line, flush=True)
         if not args.no_startup and not args.dry_run and not args.cuda:
-            print(f"start-up of `musicvideo train DATA -o RUN --kimg 0` (32 px, new process): "
-                  f"{time_startup(folder, args.threads):.1f} s")
+            network = dict(cbase=args.cbase, cmax=args.cmax, latent=args.latent)
+            print(f"start-up of `musicvideo train DATA -o RUN --kimg 0` (32 px, new process, these networks): "
+                  f"{time_startup(folder, args.threads, network):.1f} s")
     return 0
 
 
