@@ -94,7 +94,7 @@ def _run_preview(args: argparse.Namespace) -> int:
 
 def _add_inspect(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("inspect", help="describe a checkpoint: format, resolution, dims, parameters",
-                       description="Describe a StyleGAN2 checkpoint without running anything from it.")
+                       description="Describe a StyleGAN2 or StyleGAN3 checkpoint without running anything from it.")
     p.add_argument("checkpoint", help="NVlabs .pkl, rosinality .pt or native .safetensors (recognised by content)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(handler=_run_inspect)
@@ -116,8 +116,9 @@ def _run_inspect(args: argparse.Namespace) -> int:
 
 def _add_convert(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("convert", help="convert a checkpoint to the native .safetensors format",
-                       description="Convert an NVlabs .pkl (PyTorch or TensorFlow) or rosinality .pt to the native "
-                                   "format (safetensors: no code, loads fast). Nothing is written if it fails.")
+                       description="Convert an NVlabs .pkl (StyleGAN2 PyTorch or TensorFlow, StyleGAN3-T/-R) or "
+                                   "rosinality .pt to the native format (safetensors: no code, loads fast). Nothing "
+                                   "is written if it fails.")
     p.add_argument("checkpoint", help="the checkpoint to convert (format recognised from its content)")
     p.add_argument("output", help="OUT.safetensors")
     p.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
@@ -249,10 +250,23 @@ def _run_select(args: argparse.Namespace) -> int:
 
 
 def _add_batch(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("batch", help="render the clips of a plan (TOML) for editing, with a Premiere XML",
-                       description="Render many clips from one song for editing; re-running finishes only what is missing.")
-    p.add_argument("plan", help="PLAN.toml naming the song, checkpoint and clips")
+    p = sub.add_parser("batch", help="render the clips of a plan (TOML) for editing, with timelines for editors",
+                       description="Render many clips from one song for editing, with a timeline for Premiere (.xml), "
+                                   "Resolve (.otio), Final Cut (.fcpxml) and an EDL; re-running finishes only what "
+                                   "is missing. --auto SONG renders one clip per section of the song and writes the "
+                                   "plan it used as OUTPUT/plan.toml.")
+    p.add_argument("plan", nargs="?", help="PLAN.toml naming the song, checkpoint and clips")
     p.add_argument("-o", "--output", required=True, help="output directory")
+    p.add_argument("--auto", metavar="SONG", default=None,
+                   help="one clip per section of SONG, cut on its downbeats, each section label with its own look; "
+                        "writes OUTPUT/plan.toml (edit it and run `musicvideo batch OUTPUT/plan.toml -o OUTPUT`)")
+    p.add_argument("-c", "--checkpoint", default=None, help="with --auto: the generator (default: the embedded one)")
+    p.add_argument("--takes", type=int, default=1, metavar="N",
+                   help="with --auto: N alternative looks of every section, on stacked tracks (default 1)")
+    p.add_argument("--fps", default=None, help="with --auto: frame rate of the clips (default 30; 29.97 is exact)")
+    p.add_argument("--size", type=int, default=None, help="with --auto: frame size (default: the generator's)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an output folder made for another song (and, with --auto, its plan.toml)")
     p.add_argument("--workers", type=int, default=None, help="local workers (default: one per GPU, else 1 per 2 cores)")
     p.add_argument("--ray", default=None, metavar="ADDRESS",
                    help="run on a Ray cluster: HOST:PORT, 'auto' (the running cluster) or 'local' (start one here); "
@@ -266,14 +280,111 @@ def _add_batch(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_batch(args: argparse.Namespace) -> int:
-    from .batch import run_batch
+    from .batch import auto_batch, run_batch
+    from .errors import ConfigError
 
-    result = run_batch(args.plan, args.output, workers=args.workers, ray=args.ray, device=args.device,
-                       retries=args.retries, split=args.split, progress=not args.quiet)
+    if (args.plan is None) == (args.auto is None):
+        raise ConfigError("give a plan (musicvideo batch PLAN.toml -o DIR) or --auto SONG, not both or neither")
+    if args.plan is not None and (args.checkpoint or args.takes != 1 or args.fps or args.size):
+        raise ConfigError("-c, --takes, --fps and --size go with --auto; a plan sets them itself (checkpoint, takes, "
+                          "[defaults] fps and size)")
+    options = dict(workers=args.workers, ray=args.ray, device=args.device, retries=args.retries, split=args.split,
+                   progress=not args.quiet)
+    if args.auto is not None:
+        result = auto_batch(args.auto, args.output, checkpoint=args.checkpoint, takes=args.takes,
+                            fps=args.fps or 30, size=args.size, overwrite=args.overwrite, **options)
+    else:
+        result = run_batch(args.plan, args.output, overwrite=args.overwrite, **options)
     print(f"{len(result.rendered)} rendered, {len(result.skipped)} kept, {len(result.failed)} failed"
           f"{' (' + ', '.join(result.failed) + ')' if result.failed else ''} in {result.elapsed_s:.1f} s\n"
-          f"{result.manifest_json}\n{result.manifest_csv}\n{result.xml}")
+          f"{result.manifest_json}\n{result.manifest_csv}\n" + "\n".join(str(p) for p in result.timelines.values()))
     return 0 if result.ok else 1
+
+
+# ---------------------------------------------------------------- dataset (training images)
+
+
+def _add_dataset(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("dataset", help="make a training dataset zip from folders of images",
+                       description="Make a training dataset (a zip NVlabs' StyleGAN2-ADA/StyleGAN3 trainers read too) "
+                                   "from folders and files of images: square crops, one size, duplicates and "
+                                   "unreadable files dropped and listed, with a contact sheet of a sample.")
+    p.add_argument("sources", nargs="+", metavar="SRC", help="folders (searched recursively) and image files")
+    p.add_argument("-o", "--output", required=True, help="the dataset .zip to write (DATA_sheet.png goes beside it)")
+    p.add_argument("--size", type=int, default=256, help="image width and height: a power of two (default 256)")
+    p.add_argument("--pad", action="store_true", help="keep whole images, padded to a square (default: centre crop)")
+    p.add_argument("--background", choices=("white", "black"), default="white",
+                   help="what shows through transparency and fills --pad (default white)")
+    p.add_argument("--labels", choices=("folders",), default=None,
+                   help="class labels from the first-level sub-folder names (sorted -> 0..K-1)")
+    p.add_argument("--dedupe", choices=("exact", "near"), default="exact",
+                   help="drop identical images (exact, default), or also ones that look the same (near)")
+    p.add_argument("--workers", type=int, default=None, help="processes that decode images (default: cores, max 8)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing zip (and its sheet)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(handler=_run_dataset)
+
+
+def _run_dataset(args: argparse.Namespace) -> int:
+    from .train import make_dataset
+
+    report = make_dataset(args.sources, args.output, size=args.size, pad=args.pad, background=args.background,
+                          labels=args.labels, dedupe=args.dedupe, overwrite=args.overwrite, workers=args.workers,
+                          progress=not args.quiet)
+    print(report.summary())
+    return 0
+
+
+# ---------------------------------------------------------------- train
+
+
+def _add_train(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help="train or fine-tune a StyleGAN2 generator on a dataset zip",
+                       description="StyleGAN2-ADA training in plain PyTorch: snapshots every --snap kimg "
+                                   "(network-snapshot-*.safetensors for `render -c`, samples, training state), "
+                                   "--resume continues exactly, Ctrl-C writes a snapshot first. Several GPUs: "
+                                   "torchrun --nproc_per_node N -m musicvideo train ...")
+    p.add_argument("data", help="dataset .zip from `musicvideo dataset` (or NVlabs' dataset_tool)")
+    p.add_argument("-o", "--output", required=True, metavar="RUN_DIR", help="folder for the run's snapshots and log")
+    p.add_argument("--from", dest="from_checkpoint", default=None, metavar="CKPT",
+                   help="fine-tune this generator (any format `inspect` reads; its D too when the file has one)")
+    p.add_argument("--resume", action="store_true", help="continue the newest snapshot in RUN_DIR")
+    p.add_argument("--kimg", type=float, default=None,
+                   help="length in thousands of images shown (default 1000; --resume: the run's)")
+    p.add_argument("--batch", type=int, default=None, help="images per step, all GPUs together (default: by size)")
+    p.add_argument("--snap", type=float, default=None,
+                   help="snapshot interval in kimg (default 10; --resume: the run's)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--freeze-d", type=int, default=0, metavar="K", help="freeze D's first K blocks (FreezeD)")
+    p.add_argument("--gamma", type=float, default=None, help="R1 weight (default 0.0002 * res^2 / batch)")
+    p.add_argument("--lr", type=float, default=0.0025, help="Adam learning rate (default 0.0025)")
+    p.add_argument("--lr-d", type=float, default=None, help="D's learning rate (default: --lr)")
+    p.add_argument("--mirror", action="store_true", help="add x-flipped copies of the images")
+    p.add_argument("--aug", choices=("ada", "off"), default="ada", help="adaptive augmentation (default ada)")
+    p.add_argument("--target", type=float, default=0.6, help="ADA target (default 0.6)")
+    p.add_argument("--cbase", type=int, default=16384, help="new networks: channel base (default 16384)")
+    p.add_argument("--cmax", type=int, default=512, help="new networks: most channels per layer (default 512)")
+    p.add_argument("--latent", type=int, default=512, help="new networks: z and w size (default 512)")
+    p.add_argument("--map", type=int, default=2, help="new networks: mapping layers (default 2)")
+    p.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N or mps")
+    p.add_argument("--workers", type=int, default=None, help="data-loading processes (default 3 on CUDA, 0 on CPU)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(handler=_run_train)
+
+
+def _run_train(args: argparse.Namespace) -> int:
+    from .train import TrainConfig, train
+
+    config = TrainConfig(kimg=args.kimg, batch=args.batch, snap_kimg=args.snap, seed=args.seed,
+                         freeze_d=args.freeze_d, gamma=args.gamma, lr=args.lr, lr_d=args.lr_d, mirror=args.mirror,
+                         augment=args.aug, ada_target=args.target, cbase=args.cbase, cmax=args.cmax,
+                         z_dim=args.latent, w_dim=args.latent, map_layers=args.map, device=args.device,
+                         workers=args.workers)
+    result = train(args.data, args.output, config=config, from_checkpoint=args.from_checkpoint, resume=args.resume,
+                   progress=not args.quiet)
+    if result.snapshot is not None:
+        print(result.snapshot)
+    return 0
 
 
 # ---------------------------------------------------------------- entry point
@@ -283,11 +394,12 @@ def build_parser() -> argparse.ArgumentParser:
     """The ``musicvideo`` argument parser with all subcommands."""
     from . import __version__
 
-    parser = argparse.ArgumentParser(prog=PROG, description="Audio-reactive StyleGAN2 music videos.")
+    parser = argparse.ArgumentParser(prog=PROG, description="Audio-reactive StyleGAN music videos (StyleGAN2 and StyleGAN3), and the tools to train your own network.")
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    for add in (_add_render, _add_preview, _add_analyze, _add_inspect, _add_convert, _add_select, _add_batch):
+    for add in (_add_render, _add_preview, _add_analyze, _add_inspect, _add_convert, _add_select, _add_batch,
+                _add_dataset, _add_train):
         add(sub)
     return parser
 
