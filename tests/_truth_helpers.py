@@ -63,3 +63,19 @@ def write_truth_wav(song, path: Path) -> Path:
     from musicvideo.audio.synth import write_wav
 
     return write_wav(path, song.samples, song.sample_rate)
+
+
+def analyze_with_truth(monkeypatch, songs_by_path: dict) -> None:
+    """Make ``musicvideo.audio.analyze`` return the known truth for the given song files (a mapping of resolved
+    path -> TruthSong), so that renders are planned on exact beats, bars and sections; other files are analysed."""
+    import musicvideo.audio
+
+    real = musicvideo.audio.analyze
+
+    def analyze(path, *, fps, start_s=0.0, duration_s=None, config=None, cache=True):
+        song = songs_by_path.get(Path(path).resolve())
+        if song is None:
+            return real(path, fps=fps, start_s=start_s, duration_s=duration_s, config=config, cache=cache)
+        return truth_features(song, fps=fps, start_s=start_s, duration_s=duration_s)
+
+    monkeypatch.setattr(musicvideo.audio, "analyze", analyze)

@@ -17,7 +17,6 @@ import numpy as np
 import pytest
 import torch
 
-import musicvideo.audio
 from musicvideo.audio import reactive_curves
 from musicvideo.config import RenderConfig, load_config
 from musicvideo.errors import ConfigError, MusicVideoWarning
@@ -28,7 +27,7 @@ from musicvideo.render import _generate, render
 from musicvideo.video.probe import read_frames
 
 from _render_helpers import lossless, tiny_generator
-from _truth_helpers import truth_case, truth_features, write_truth_wav
+from _truth_helpers import analyze_with_truth, truth_case, truth_features, write_truth_wav
 
 FPS = 15
 
@@ -235,16 +234,7 @@ def truth_songs(tmp_path, monkeypatch, curves):
     """WAVs of the groove and the A-B-A-B song; ``render`` analyses them with their truth."""
     monkeypatch.setenv("MUSICVIDEO_CACHE_DIR", str(tmp_path / "cache"))
     paths = {key: write_truth_wav(curves[key][0], tmp_path / f"{key}.wav") for key in ("groove", "abab")}
-    by_path = {p.resolve(): curves[key][0] for key, p in paths.items()}
-    real = musicvideo.audio.analyze
-
-    def analyze(path, *, fps, start_s=0.0, duration_s=None, config=None, cache=True):
-        song = by_path.get(Path(path).resolve())
-        if song is None:
-            return real(path, fps=fps, start_s=start_s, duration_s=duration_s, config=config, cache=cache)
-        return truth_features(song, fps=fps, start_s=start_s, duration_s=duration_s)
-
-    monkeypatch.setattr(musicvideo.audio, "analyze", analyze)
+    analyze_with_truth(monkeypatch, {p.resolve(): curves[key][0] for key, p in paths.items()})
     return paths
 
 

@@ -16,7 +16,6 @@ import numpy as np
 import pytest
 import torch
 
-import musicvideo.audio
 from musicvideo.audio import CurveConfig, reactive_curves
 from musicvideo.audio.curves import hit_envelope
 from musicvideo.config import RenderConfig, load_config
@@ -26,7 +25,7 @@ from musicvideo.render import render
 from musicvideo.video.probe import read_frames
 
 from _render_helpers import lossless, tiny_generator
-from _truth_helpers import truth_case, truth_features, write_truth_wav
+from _truth_helpers import analyze_with_truth, truth_case, truth_features, write_truth_wav
 
 FPS = 15
 BASE = lossless(RenderConfig(fps=FPS, size=32, device="cpu"))
@@ -52,16 +51,7 @@ def songs(tmp_path_factory):
 @pytest.fixture
 def truth_analysis(songs, monkeypatch):
     """``render`` analyses with the songs' truth in place of the analysis' beats, bars and sections."""
-    by_path = {Path(path).resolve(): song for song, path in songs.values()}
-    real = musicvideo.audio.analyze
-
-    def analyze(path, *, fps, start_s=0.0, duration_s=None, config=None, cache=True):
-        song = by_path.get(Path(path).resolve())
-        if song is None:
-            return real(path, fps=fps, start_s=start_s, duration_s=duration_s, config=config, cache=cache)
-        return truth_features(song, fps=fps, start_s=start_s, duration_s=duration_s)
-
-    monkeypatch.setattr(musicvideo.audio, "analyze", analyze)
+    analyze_with_truth(monkeypatch, {Path(path).resolve(): song for song, path in songs.values()})
 
 
 def frame_change(frames: np.ndarray) -> np.ndarray:
