@@ -456,3 +456,25 @@ def test_overwrite_removes_a_stale_dropped_list(tmp_path):
     again = make_dataset([src], tmp_path / "d.zip", size=8, overwrite=True, progress=False)
     assert again.dropped_list is None
     assert sorted(p.name for p in tmp_path.iterdir()) == ["d.zip", "d_sheet.png", "src"]
+
+
+def test_near_duplicates_need_alike_thumbnails_not_only_a_shared_hash():
+    """Two drawings on white with the same perceptual hash and mean colour (as happens with clip art) are different
+    images unless their thumbnails agree too."""
+    from musicvideo.train.dataset_images import THUMB_SIDE, PreparedImage
+    from musicvideo.train.dataset_tool import _near_match
+
+    white = np.full((THUMB_SIDE, THUMB_SIDE, 3), 255, np.uint8)
+    left, right, resaved = white.copy(), white.copy(), white.copy()
+    left[6:10, 2:6] = 0
+    right[6:10, 10:14] = 0
+    resaved[6:10, 2:6] = 3  # the same drawing, re-encoded
+    kept = np.stack([left.reshape(-1)])
+
+    def image(thumb):
+        return PreparedImage(png=b"", digest="x", phash=123, mean_rgb=(239.0, 239.0, 239.0), source_size=(64, 64),
+                             thumb=thumb.tobytes())
+
+    hashes, means = np.array([123], np.uint64), np.array([[239.0, 239.0, 239.0]])
+    assert _near_match(image(resaved), hashes, means, kept) == 0
+    assert _near_match(image(right), hashes, means, kept) is None

@@ -36,6 +36,8 @@ BACKGROUNDS = {"white": (255, 255, 255), "black": (0, 0, 0)}
 _ALPHA_MODES = {"RGBA", "LA", "PA", "RGBa", "La"}
 #: Thumbnails per side of the perceptual hash (64 bits).
 _HASH_SIDE = 8
+#: Side of the colour thumbnail that confirms a perceptual-hash match (16 x 16 x 3 bytes per kept image).
+THUMB_SIDE = 16
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,9 @@ class PreparedImage:
         64-bit perceptual hash of the luminance (DCT of a 32x32 thumbnail, low 8x8 frequencies against their median).
     mean_rgb : tuple of float
         Mean colour, 0..255: a near duplicate must also match in colour (a recoloured design is a new image).
+    thumb : bytes
+        A ``THUMB_SIDE`` square RGB thumbnail (box filter): a near duplicate must also match it pixel by pixel,
+        because on clip art and icons (mostly background) different drawings can share a hash and a mean colour.
     source_size : tuple of int
         ``(width, height)`` of the source after orientation, to report images that were scaled up.
     """
@@ -61,6 +66,7 @@ class PreparedImage:
     phash: int
     mean_rgb: tuple[float, float, float]
     source_size: tuple[int, int]
+    thumb: bytes = b""
 
 
 @dataclass(frozen=True)
@@ -117,7 +123,8 @@ def prepare_image(path: str, *, size: int, pad: bool = False, background: str = 
     square.save(buf, format="png", compress_level=0)
     return PreparedImage(png=buf.getvalue(), digest=hashlib.sha256(pixels.tobytes()).hexdigest(),
                          phash=perceptual_hash(square), mean_rgb=tuple(float(m) for m in pixels.mean(axis=(0, 1))),
-                         source_size=source_size)
+                         source_size=source_size,
+                         thumb=square.resize((THUMB_SIDE, THUMB_SIDE), Image.Resampling.BOX).tobytes())
 
 
 def to_rgb(img: Image.Image, fill: tuple[int, int, int] = (255, 255, 255)) -> Image.Image:
