@@ -1,4 +1,4 @@
-"""musicvideo: audio-reactive music videos from a song and a StyleGAN2 checkpoint.
+"""musicvideo: audio-reactive music videos from a song and a StyleGAN2 or StyleGAN3 checkpoint.
 
 The public API (imported lazily, so ``import musicvideo`` is cheap)::
 
@@ -6,6 +6,9 @@ The public API (imported lazily, so ``import musicvideo`` is cheap)::
     features = musicvideo.analyze("song.mp3", fps=30)
     G = musicvideo.load_generator("network.pkl")
     musicvideo.render("song.mp3", checkpoint="network.pkl", output="video.mp4")
+
+Batches of clips and their timelines are in :mod:`musicvideo.batch`; the dataset tool and training in
+:mod:`musicvideo.train` (``make_dataset``, ``train``).
 """
 
 from __future__ import annotations
