@@ -147,8 +147,12 @@ def cut_sections(*, duration_s: float, fps: float | Fraction, downbeat_times_s: 
         if kept and (f - frames[kept[-1]] < MIN_SECTION_FRAMES or f > total - MIN_SECTION_FRAMES):
             continue
         kept.append(i)
-    # bar numbers: the section's first bar is the first downbeat at or after its start (as the walk counts)
-    first_bars = np.searchsorted(downbeats, starts - 1e-3) if len(downbeats) else np.zeros(len(starts), np.int64)
+    # bar numbers as the walk counts them (the first downbeat at or after the section's start); a section after
+    # the last downbeat starts with the bar after it
+    from ..audio.structure import section_start_bars
+
+    first_bars = section_start_bars(starts, downbeats)
+    first_bars = np.where(first_bars < 0, len(downbeats), first_bars)
     cuts = []
     for j, i in enumerate(kept):
         stop = frames[kept[j + 1]] if j + 1 < len(kept) else total
