@@ -237,16 +237,12 @@ def colour_distance(real: torch.Tensor, fake: torch.Tensor, *, seed: int = 0) ->
 
 
 def srgb_to_lab(rgb: np.ndarray) -> np.ndarray:
-    """sRGB in 0..1 (``[..., 3]``) to CIE L*a*b* (D65 white), L in 0..100."""
-    rgb = np.asarray(rgb, np.float64)
-    linear = np.where(rgb <= 0.04045, rgb / 12.92, ((rgb + 0.055) / 1.055) ** 2.4)
-    to_xyz = np.array([[0.4124564, 0.3575761, 0.1804375],
-                       [0.2126729, 0.7151522, 0.0721750],
-                       [0.0193339, 0.1191920, 0.9503041]])
-    xyz = linear @ to_xyz.T / np.array([0.95047, 1.0, 1.08883])
-    delta = 6 / 29
-    f = np.where(xyz > delta ** 3, np.cbrt(xyz), xyz / (3 * delta ** 2) + 4 / 29)
-    return np.stack([116 * f[..., 1] - 16, 500 * (f[..., 0] - f[..., 1]), 200 * (f[..., 1] - f[..., 2])], axis=-1)
+    """sRGB in 0..1 (``[..., 3]``) to CIE L*a*b* (D65 white), L in 0..100: OpenCV's conversion, the one
+    :mod:`musicvideo.select` measures colours with."""
+    import cv2
+
+    rgb = np.ascontiguousarray(rgb, np.float32)
+    return cv2.cvtColor(rgb.reshape(1, -1, 3), cv2.COLOR_RGB2LAB).reshape(rgb.shape).astype(np.float64)
 
 
 # ---------------------------------------------------------------- inputs
